@@ -1,0 +1,111 @@
+// Account lifecycle: signup (keys, did:plc registration, rows) and login. Signup registers the DID first and only
+// then writes the account in one transaction, so a directory that refuses or is down leaves no account behind.
+import type { DidDocument } from '@did-plc/lib'
+import type { Config } from '../config/index.ts'
+import { normalizeServiceHandle } from '../identity/handles.ts'
+import { newSigningKey } from '../identity/keys.ts'
+import { PlcService } from '../identity/plc.ts'
+import { AuthRequiredError, InvalidRequestError } from '../xrpc/errors.ts'
+import type { AccountRow, AccountStore } from './account-store.ts'
+import type { AppPasswordService } from './app-passwords.ts'
+import type { InviteService } from './invites.ts'
+import { hashPassword, verifyPassword } from './passwords.ts'
+import type { SessionService, SessionTokens } from './sessions.ts'
+
+export type CreateAccountInput = {
+  handle: string
+  email: string
+  password: string
+  inviteCode?: string
+  recoveryKey?: string
+}
+
+export type CreatedAccount = SessionTokens & { did: string; handle: string; didDoc: DidDocument }
+
+export type Login = SessionTokens & { account: AccountRow; appPassword: { name: string; privileged: boolean } | null }
+
+export class AccountService {
+  readonly store: AccountStore
+  private readonly cfg: Config
+  private readonly plc: PlcService
+  private readonly sessions: SessionService
+  private readonly invites: InviteService
+  private readonly appPasswords: AppPasswordService
+  /** Handles being registered right now: the PLC round trip happens before the unique insert. */
+  private readonly pendingHandles = new Set<string>()
+
+  constructor(deps: {
+    cfg: Config
+    store: AccountStore
+    plc: PlcService
+    sessions: SessionService
+    invites: InviteService
+    appPasswords: AppPasswordService
+  }) {
+    this.cfg = deps.cfg
+    this.store = deps.store
+    this.plc = deps.plc
+    this.sessions = deps.sessions
+    this.invites = deps.invites
+    this.appPasswords = deps.appPasswords
+  }
+
+  async createAccount(input: CreateAccountInput): Promise<CreatedAccount> {
+    if (this.cfg.inviteRequired && !input.inviteCode) {
+      throw new InvalidRequestError('No invite code provided', 'InvalidInviteCode')
+    }
+    const handle = normalizeServiceHandle(input.handle, this.cfg.serviceHandleDomains)
+    const email = input.email.toLowerCase()
+    if (this.cfg.inviteRequired && input.inviteCode) this.invites.ensureAvailable(input.inviteCode)
+    if (this.store.byHandle(handle) || this.pendingHandles.has(handle)) {
+      throw new InvalidRequestError(`Handle already taken: ${handle}`, 'HandleNotAvailable')
+    }
+    if (this.store.byEmail(email)) throw new InvalidRequestError(`Email already taken: ${email}`)
+
+    this.pendingHandles.add(handle)
+    try {
+      const [signingKey, passwordHash] = await Promise.all([newSigningKey(), hashPassword(input.password)])
+      const { did, op } = await this.plc.createGenesisOp({
+        signingKeyDid: signingKey.keypair.did(),
+        handle,
+        recoveryKey: input.recoveryKey,
+      })
+      await this.plc.submit(did, op)
+      const session = await this.sessions.mint(did, null)
+      this.store.transaction(() => {
+        if (this.cfg.inviteRequired && input.inviteCode) this.invites.recordUse(input.inviteCode, did)
+        this.store.insert({
+          did,
+          handle,
+          email,
+          password_scrypt: passwordHash,
+          signing_key_hex: signingKey.hex,
+        })
+        session.save()
+      })
+      return { did, handle, didDoc: PlcService.didDocOf(did, op), ...session.tokens }
+    } finally {
+      this.pendingHandles.delete(handle)
+    }
+  }
+
+  /** identifier: handle, email or DID; password: the account password or one of its app passwords. */
+  async login(identifier: string, password: string): Promise<Login> {
+    const id = identifier.trim().toLowerCase()
+    const account = id.startsWith('did:')
+      ? this.store.byDid(identifier.trim())
+      : id.includes('@')
+        ? this.store.byEmail(id)
+        : this.store.byHandle(id)
+    const invalid = () => new AuthRequiredError('Invalid identifier or password')
+    if (!account) throw invalid()
+    let appPassword: Login['appPassword'] = null
+    if (!(await verifyPassword(password, account.password_scrypt))) {
+      appPassword = this.appPasswords.match(account.did, password)
+      if (!appPassword) throw invalid()
+    }
+    if (account.takedown_ref) throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+    const tokens = await this.sessions.create(account.did, appPassword)
+    return { account, appPassword, ...tokens }
+  }
+}

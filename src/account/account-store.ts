@@ -1,0 +1,64 @@
+// SQL for the account table. Handles and emails are stored lower-case; lookups lower-case their input.
+import type { Db } from '../db/index.ts'
+
+export type AccountRow = {
+  did: string
+  handle: string
+  email: string
+  password_scrypt: string
+  signing_key_hex: string
+  created_at: string
+  email_confirmed_at: string | null
+  deactivated_at: string | null
+  takedown_ref: string | null
+}
+
+export type NewAccount = Pick<AccountRow, 'did' | 'handle' | 'email' | 'password_scrypt' | 'signing_key_hex'>
+
+export class AccountStore {
+  private readonly db: Db
+  private readonly stmts
+
+  constructor(db: Db) {
+    this.db = db
+    this.stmts = {
+      insert: db.prepare(
+        `INSERT INTO account (did, handle, email, password_scrypt, signing_key_hex, created_at)
+         VALUES (@did, @handle, @email, @password_scrypt, @signing_key_hex, @created_at)`,
+      ),
+      byDid: db.prepare('SELECT * FROM account WHERE did = ?'),
+      byHandle: db.prepare('SELECT * FROM account WHERE handle = ?'),
+      byEmail: db.prepare('SELECT * FROM account WHERE email = ?'),
+      count: db.prepare('SELECT count(*) AS n FROM account'),
+    }
+  }
+
+  insert(account: NewAccount): void {
+    this.stmts.insert.run({ ...account, created_at: new Date().toISOString() })
+  }
+
+  byDid(did: string): AccountRow | undefined {
+    return this.stmts.byDid.get(did) as AccountRow | undefined
+  }
+
+  byHandle(handle: string): AccountRow | undefined {
+    return this.stmts.byHandle.get(handle.toLowerCase()) as AccountRow | undefined
+  }
+
+  byEmail(email: string): AccountRow | undefined {
+    return this.stmts.byEmail.get(email.toLowerCase()) as AccountRow | undefined
+  }
+
+  /** A handle or DID, as XRPC `at-identifier` parameters allow. */
+  byHandleOrDid(identifier: string): AccountRow | undefined {
+    return identifier.startsWith('did:') ? this.byDid(identifier) : this.byHandle(identifier)
+  }
+
+  count(): number {
+    return (this.stmts.count.get() as { n: number }).n
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)()
+  }
+}

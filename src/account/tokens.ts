@@ -1,0 +1,83 @@
+// Session JWTs (HS256, jose), shaped like the reference PDS's so that @atproto/api and other PDS tooling accept them.
+// Both tokens also carry `sid`, the session row they belong to, so that deleting a session revokes its access token.
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto'
+import * as jose from 'jose'
+import { InvalidRequestError } from '../xrpc/errors.ts'
+import { AuthScope } from './scopes.ts'
+
+const ACCESS_TTL_SECONDS = 2 * 60 * 60
+export const REFRESH_TTL_SECONDS = 90 * 24 * 60 * 60
+
+export type AccessClaims = { did: string; scope: AuthScope; sessionId: string }
+export type RefreshClaims = { did: string; sessionId: string; jti: string; exp: number }
+
+export class TokenService {
+  private readonly key: KeyObject
+  private readonly serviceDid: string
+
+  constructor(jwtSecret: string, serviceDid: string) {
+    this.key = createSecretKey(Buffer.from(jwtSecret, 'utf8'))
+    this.serviceDid = serviceDid
+  }
+
+  static newId(): string {
+    return randomBytes(24).toString('base64url')
+  }
+
+  createAccessToken(did: string, scope: AuthScope, sessionId: string): Promise<string> {
+    return new jose.SignJWT({ scope, sid: sessionId })
+      .setProtectedHeader({ typ: 'at+jwt', alg: 'HS256' })
+      .setAudience(this.serviceDid)
+      .setSubject(did)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + ACCESS_TTL_SECONDS)
+      .sign(this.key)
+  }
+
+  async createRefreshToken(did: string, sessionId: string): Promise<{ jwt: string; jti: string; exp: number }> {
+    const jti = TokenService.newId()
+    const exp = Math.floor(Date.now() / 1000) + REFRESH_TTL_SECONDS
+    const jwt = await new jose.SignJWT({ scope: AuthScope.Refresh, sid: sessionId })
+      .setProtectedHeader({ typ: 'refresh+jwt', alg: 'HS256' })
+      .setAudience(this.serviceDid)
+      .setSubject(did)
+      .setJti(jti)
+      .setIssuedAt()
+      .setExpirationTime(exp)
+      .sign(this.key)
+    return { jwt, jti, exp }
+  }
+
+  async verifyAccess(token: string, allowed: readonly AuthScope[]): Promise<AccessClaims> {
+    const payload = await this.verify(token, 'at+jwt')
+    if (!allowed.includes(payload.scope as AuthScope)) throw new InvalidRequestError('Bad token scope', 'InvalidToken')
+    return { did: payload.sub!, scope: payload.scope as AuthScope, sessionId: payload.sid as string }
+  }
+
+  async verifyRefresh(token: string): Promise<RefreshClaims> {
+    const payload = await this.verify(token, 'refresh+jwt')
+    if (payload.scope !== AuthScope.Refresh) throw new InvalidRequestError('Bad token scope', 'InvalidToken')
+    if (typeof payload.jti !== 'string') throw new InvalidRequestError('Malformed token', 'InvalidToken')
+    return { did: payload.sub!, sessionId: payload.sid as string, jti: payload.jti, exp: payload.exp! }
+  }
+
+  private async verify(token: string, typ: string): Promise<jose.JWTPayload> {
+    let payload: jose.JWTPayload
+    let header: jose.JWTHeaderParameters
+    try {
+      ;({ payload, protectedHeader: header } = await jose.jwtVerify(token, this.key, {
+        audience: this.serviceDid,
+        algorithms: ['HS256'],
+      }))
+    } catch (err) {
+      if (err instanceof jose.errors.JWTExpired) throw new InvalidRequestError('Token has expired', 'ExpiredToken')
+      throw new InvalidRequestError('Token could not be verified', 'InvalidToken')
+    }
+    // A refresh token is not an access token and vice versa, even though both verify with the same key.
+    if (header.typ !== typ) throw new InvalidRequestError('Invalid token type', 'InvalidToken')
+    if (typeof payload.sub !== 'string' || !payload.sub.startsWith('did:') || typeof payload.sid !== 'string') {
+      throw new InvalidRequestError('Malformed token', 'InvalidToken')
+    }
+    return payload
+  }
+}

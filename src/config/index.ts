@@ -1,0 +1,143 @@
+// The one place that reads the environment. Everything else receives the frozen `Config` built here.
+import path from 'node:path'
+import { z } from 'zod'
+import { loadLocalSecrets, type Secrets } from './secrets.ts'
+
+export type Config = Readonly<{
+  port: number
+  hostname: string
+  publicUrl: string
+  /** did:web of this service: the `aud` of its tokens and the `did` of describeServer. */
+  serviceDid: string
+  dataDirectory: string
+  dbPath: string
+  /** Where DIDs are registered. With `embeddedPlc` it is `<publicUrl>/plc`, served by this process. */
+  didPlcUrl: string
+  embeddedPlc: boolean
+  serviceHandleDomains: string[]
+  inviteRequired: boolean
+  devMode: boolean
+  logLevel: string
+  maxRequestBytes: number
+  secrets: Secrets
+  federation: Readonly<{
+    enabled: boolean
+    relayUrls: string[]
+    firehoseEnabled: boolean
+    crawlEnabled: boolean
+    autoStream: boolean
+  }>
+}>
+
+export class ConfigError extends Error {}
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes')
+
+const url = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
+
+const urlList = z
+  .string()
+  .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
+  .pipe(z.array(url))
+
+const hexKey = z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (a secp256k1 private key)')
+
+const envSchema = z.object({
+  PDS_PORT: z.coerce.number({ message: 'expected a port number' }).int().min(0).max(65535).default(3000),
+  PDS_HOSTNAME: z
+    .string()
+    .regex(/^[a-z0-9.-]+$/i, 'expected a bare hostname such as pds.example.com')
+    .transform((h) => h.toLowerCase())
+    .default('localhost'),
+  PDS_PUBLIC_URL: url.optional(),
+  PDS_DATA_DIRECTORY: z.string().min(1).default('./data'),
+  PDS_DID_PLC_URL: url.optional(),
+  PDS_SERVICE_HANDLE_DOMAINS: z
+    .string()
+    .transform((s) => s.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^\.[a-z0-9.-]+$/, 'each domain must start with a dot, e.g. .example.com')).min(1))
+    .optional(),
+  PDS_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  PDS_ADMIN_PASSWORD: z.string().min(1).optional(),
+  PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: hexKey.optional(),
+  PDS_INVITE_REQUIRED: bool.default(false),
+  PDS_DEV_MODE: bool.optional(),
+  PDS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PDS_MAX_REQUEST_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  PDS_FEDERATION_ENABLED: bool.default(false),
+  PDS_FEDERATION_RELAY_URLS: urlList.optional(),
+  PDS_CRAWLERS: urlList.optional(),
+  PDS_FEDERATION_FIREHOSE_ENABLED: bool.default(true),
+  PDS_FEDERATION_CRAWL_ENABLED: bool.default(true),
+  PDS_FEDERATION_AUTO_STREAM: bool.optional(),
+})
+
+/** Parse `env` (normally `process.env`) into the config. Throws ConfigError naming the first bad variable. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  // Empty strings count as unset, as in most .env tooling.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  const parsed = envSchema.safeParse(cleaned)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new ConfigError(`${String(issue.path[0])}: ${issue.message}`)
+  }
+  const e = parsed.data
+  const local = e.PDS_HOSTNAME === 'localhost'
+  const publicUrl = e.PDS_PUBLIC_URL ?? (local ? `http://localhost:${e.PDS_PORT}` : `https://${e.PDS_HOSTNAME}`)
+  const embeddedPlc = local && !e.PDS_DID_PLC_URL
+  const dataDirectory = path.resolve(e.PDS_DATA_DIRECTORY)
+  const federationEnabled = e.PDS_FEDERATION_ENABLED
+
+  let secrets: Secrets
+  if (e.PDS_JWT_SECRET && e.PDS_ADMIN_PASSWORD && e.PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX) {
+    secrets = {
+      jwtSecret: e.PDS_JWT_SECRET,
+      adminPassword: e.PDS_ADMIN_PASSWORD,
+      plcRotationKeyHex: e.PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX.toLowerCase(),
+    }
+  } else if (local) {
+    // Dev convenience: generated once, kept in the data directory (0600), explicit variables still win.
+    const stored = loadLocalSecrets(dataDirectory)
+    secrets = {
+      jwtSecret: e.PDS_JWT_SECRET ?? stored.jwtSecret,
+      adminPassword: e.PDS_ADMIN_PASSWORD ?? stored.adminPassword,
+      plcRotationKeyHex: e.PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX?.toLowerCase() ?? stored.plcRotationKeyHex,
+    }
+  } else {
+    const missing = ['PDS_JWT_SECRET', 'PDS_ADMIN_PASSWORD', 'PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX'].find(
+      (name) => !cleaned[name],
+    )
+    throw new ConfigError(`${missing}: required when PDS_HOSTNAME is not localhost`)
+  }
+
+  return Object.freeze({
+    port: e.PDS_PORT,
+    hostname: e.PDS_HOSTNAME,
+    publicUrl,
+    serviceDid: `did:web:${local ? `localhost%3A${e.PDS_PORT}` : e.PDS_HOSTNAME}`,
+    dataDirectory,
+    dbPath: path.join(dataDirectory, 'pds.sqlite'),
+    didPlcUrl: e.PDS_DID_PLC_URL ?? (local ? `${publicUrl}/plc` : 'https://plc.directory'),
+    embeddedPlc,
+    serviceHandleDomains: e.PDS_SERVICE_HANDLE_DOMAINS ?? (local ? ['.test'] : [`.${e.PDS_HOSTNAME}`]),
+    inviteRequired: e.PDS_INVITE_REQUIRED,
+    devMode: e.PDS_DEV_MODE ?? local,
+    logLevel: e.PDS_LOG_LEVEL,
+    maxRequestBytes: e.PDS_MAX_REQUEST_BYTES,
+    secrets: Object.freeze(secrets),
+    federation: Object.freeze({
+      enabled: federationEnabled,
+      relayUrls: e.PDS_FEDERATION_RELAY_URLS ?? e.PDS_CRAWLERS ?? ['https://bsky.network'],
+      firehoseEnabled: e.PDS_FEDERATION_FIREHOSE_ENABLED,
+      crawlEnabled: e.PDS_FEDERATION_CRAWL_ENABLED,
+      autoStream: e.PDS_FEDERATION_AUTO_STREAM ?? federationEnabled,
+    }),
+  })
+}
+
+/** The process entry point's way in: the only read of `process.env` in the code base. */
+export function configFromProcessEnv(): Config {
+  return parseConfig(process.env)
+}

@@ -1,0 +1,37 @@
+// Handle rules for accounts on this PDS: valid syntax, a service domain, a slug of 3-18 characters, not reserved.
+import { DISALLOWED_TLDS, InvalidHandleError, isValidTld, normalizeAndEnsureValidHandle } from '@atproto/syntax'
+import { InvalidRequestError } from '../xrpc/errors.ts'
+import { RESERVED_SLUGS } from './reserved-handles.ts'
+
+/** Lower-cased, syntax-checked handle; throws InvalidHandle with the reason. */
+export function normalizeHandle(input: string): string {
+  let handle: string
+  try {
+    handle = normalizeAndEnsureValidHandle(input)
+  } catch (err) {
+    if (err instanceof InvalidHandleError) throw new InvalidRequestError(err.message, 'InvalidHandle')
+    throw err
+  }
+  if (!isValidTld(handle)) {
+    throw new InvalidRequestError(`Handle TLD is not allowed (${DISALLOWED_TLDS.join(' ')})`, 'InvalidHandle')
+  }
+  return handle
+}
+
+/** A handle this PDS may give to a new account. */
+export function normalizeServiceHandle(input: string, serviceDomains: readonly string[]): string {
+  const handle = normalizeHandle(input)
+  const domain = serviceDomains.find((d) => handle.endsWith(d))
+  if (!domain) {
+    throw new InvalidRequestError(
+      `Not a supported handle domain; use one of: ${serviceDomains.join(', ')}`,
+      'UnsupportedDomain',
+    )
+  }
+  const slug = handle.slice(0, handle.length - domain.length)
+  if (slug.includes('.')) throw new InvalidRequestError('Invalid characters in handle', 'InvalidHandle')
+  if (slug.length < 3) throw new InvalidRequestError('Handle too short', 'InvalidHandle')
+  if (slug.length > 18) throw new InvalidRequestError('Handle too long', 'InvalidHandle')
+  if (RESERVED_SLUGS.has(slug)) throw new InvalidRequestError('Reserved handle', 'HandleNotAvailable')
+  return handle
+}

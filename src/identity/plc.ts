@@ -1,0 +1,62 @@
+// did:plc at signup: the genesis operation is built and signed with @did-plc/lib and submitted to the configured
+// directory (external, or the embedded one under /plc). A refused or unreachable directory creates nothing.
+import * as plc from '@did-plc/lib'
+import type { Keypair } from '@atproto/crypto'
+import { InvalidRequestError, UpstreamFailureError } from '../xrpc/errors.ts'
+
+export type GenesisOp = { did: string; op: plc.Operation }
+
+export class PlcService {
+  private readonly client: plc.Client
+  private readonly rotationKey: Keypair
+  private readonly publicUrl: string
+
+  constructor(plcUrl: string, rotationKey: Keypair, publicUrl: string) {
+    this.client = new plc.Client(plcUrl)
+    this.rotationKey = rotationKey
+    this.publicUrl = publicUrl
+  }
+
+  get url(): string {
+    return this.client.url
+  }
+
+  /** Rotation keys: the user's recovery key first (it outranks ours), then the PDS's. */
+  createGenesisOp(opts: { signingKeyDid: string; handle: string; recoveryKey?: string }): Promise<GenesisOp> {
+    const rotationKeys = [this.rotationKey.did()]
+    if (opts.recoveryKey) rotationKeys.unshift(opts.recoveryKey)
+    return plc.createOp({
+      signingKey: opts.signingKeyDid,
+      handle: opts.handle,
+      pds: this.publicUrl,
+      rotationKeys,
+      // @did-plc/lib is typed against an older @atproto/crypto; the Keypair interface it uses is unchanged.
+      signer: this.rotationKey as unknown as Parameters<typeof plc.createOp>[0]['signer'],
+    })
+  }
+
+  async submit(did: string, op: plc.Operation): Promise<void> {
+    try {
+      await this.client.sendOperation(did, op)
+    } catch (err) {
+      const status = (err as { status?: number; response?: { status?: number } }).status
+      const detail = describePlcError(err)
+      if (status && status >= 400 && status < 500) {
+        throw new InvalidRequestError(`PLC directory ${this.url} refused the operation: ${detail}`, 'IncompatibleDidDoc')
+      }
+      throw new UpstreamFailureError(`PLC directory ${this.url} is unavailable: ${detail}`)
+    }
+  }
+
+  /** The DID document a genesis op produces, without a round trip to the directory. */
+  static didDocOf(did: string, op: plc.Operation): plc.DidDocument {
+    const data = plc.opToData(did, op)
+    if (!data) throw new Error('genesis op produced no document')
+    return plc.formatDidDoc(data)
+  }
+}
+
+function describePlcError(err: unknown): string {
+  const e = err as { message?: string; data?: { message?: string }; code?: string }
+  return e.data?.message ?? e.code ?? e.message ?? String(err)
+}

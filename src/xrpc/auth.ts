@@ -1,0 +1,103 @@
+// Who may call a method. Each route names one AuthKind; the verifier turns the request's Authorization header into
+// Credentials or throws the reference PDS's error for it.
+import { timingSafeEqual } from 'node:crypto'
+import type { Request } from 'express'
+import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD, type AuthScope } from '../account/scopes.ts'
+import type { SessionService } from '../account/sessions.ts'
+import type { TokenService } from '../account/tokens.ts'
+import { AuthRequiredError, InvalidRequestError } from './errors.ts'
+
+export type AuthKind =
+  | 'none' // anyone
+  | 'access' // any login, app passwords included
+  | 'accessPrivileged' // a real login or a privileged app password
+  | 'accessFull' // a real login only: managing the account
+  | 'refresh' // the refresh token of a session
+  | 'admin' // HTTP Basic admin:<PDS_ADMIN_PASSWORD>
+
+export type UserCredentials = {
+  type: 'user'
+  did: string
+  sessionId: string
+  scope: AuthScope
+  /** Only for refresh credentials: the token's id, which must still be the session's current one. */
+  refresh?: { jti: string; exp: number }
+}
+export type Credentials = { type: 'none' } | { type: 'admin' } | UserCredentials
+
+const ACCESS_SCOPES: Record<'access' | 'accessPrivileged' | 'accessFull', readonly AuthScope[]> = {
+  access: ACCESS_STANDARD,
+  accessPrivileged: ACCESS_PRIVILEGED,
+  accessFull: ACCESS_FULL,
+}
+
+export class AuthVerifier {
+  private readonly tokens: TokenService
+  private readonly sessions: SessionService
+  private readonly adminPassword: Buffer
+
+  constructor(tokens: TokenService, sessions: SessionService, adminPassword: string) {
+    this.tokens = tokens
+    this.sessions = sessions
+    this.adminPassword = Buffer.from(adminPassword, 'utf8')
+  }
+
+  async verify(kind: AuthKind, req: Request): Promise<Credentials> {
+    switch (kind) {
+      case 'none':
+        return { type: 'none' }
+      case 'admin':
+        return this.verifyAdmin(req)
+      case 'refresh': {
+        const claims = await this.tokens.verifyRefresh(bearer(req))
+        return this.liveSession({ ...claims, scope: 'com.atproto.refresh' as AuthScope }, { jti: claims.jti, exp: claims.exp })
+      }
+      default: {
+        const claims = await this.tokens.verifyAccess(bearer(req), ACCESS_SCOPES[kind])
+        return this.liveSession(claims)
+      }
+    }
+  }
+
+  private liveSession(
+    claims: { did: string; sessionId: string; scope: AuthScope },
+    refresh?: UserCredentials['refresh'],
+  ): UserCredentials {
+    // A deleted session (logout, revoked app password, deleted account) invalidates its tokens at once.
+    if (!this.sessions.exists(claims.sessionId, claims.did)) {
+      throw new InvalidRequestError('Token has been revoked', 'ExpiredToken')
+    }
+    return { type: 'user', did: claims.did, sessionId: claims.sessionId, scope: claims.scope, refresh }
+  }
+
+  private verifyAdmin(req: Request): Credentials {
+    const header = req.headers.authorization ?? ''
+    const [scheme, encoded] = header.split(' ')
+    if (scheme !== 'Basic' || !encoded) throw new AuthRequiredError()
+    const decoded = Buffer.from(encoded, 'base64').toString('utf8')
+    const sep = decoded.indexOf(':')
+    const user = decoded.slice(0, sep)
+    const password = Buffer.from(decoded.slice(sep + 1), 'utf8')
+    const ok =
+      sep > 0 &&
+      user === 'admin' &&
+      password.length === this.adminPassword.length &&
+      timingSafeEqual(password, this.adminPassword)
+    if (!ok) throw new AuthRequiredError('Invalid admin credentials')
+    return { type: 'admin' }
+  }
+}
+
+function bearer(req: Request): string {
+  const header = req.headers.authorization
+  if (!header) throw new AuthRequiredError()
+  const [scheme, token] = header.split(' ')
+  if (scheme !== 'Bearer' || !token) throw new AuthRequiredError('Invalid authorization header')
+  return token
+}
+
+/** The user behind credentials of a user-auth route; narrows the union for handlers. */
+export function userOf(auth: Credentials): UserCredentials {
+  if (auth.type !== 'user') throw new AuthRequiredError()
+  return auth
+}

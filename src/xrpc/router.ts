@@ -1,0 +1,114 @@
+// Mounts the route table under /xrpc: params and JSON bodies are validated with zod at the edge, auth is checked,
+// the handler runs, and every failure leaves as an XRPC error.
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import express, { type NextFunction, type Request, type Response } from 'express'
+import type { z } from 'zod'
+import type { AppContext } from '../context.ts'
+import {
+  InternalServerError,
+  InvalidRequestError,
+  MethodNotImplementedError,
+  PayloadTooLargeError,
+  XRPCError,
+} from './errors.ts'
+import { RawOutput, type HandlerOutput } from './method.ts'
+import type { Route } from './routes.ts'
+
+export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): express.Router {
+  const router = express.Router()
+  const jsonBody = express.json({ limit: ctx.cfg.maxRequestBytes, type: () => true })
+
+  router.get('/_health', (_req, res) => {
+    ctx.db.prepare('SELECT 1').get()
+    res.json({ version: ctx.version })
+  })
+
+  const byNsid = new Map(routes.map((r) => [r.nsid, r]))
+  router.all('/:nsid', async (req, res, next) => {
+    try {
+      const route = byNsid.get(req.params.nsid)
+      if (!route) throw new MethodNotImplementedError()
+      const expected = route.type === 'query' ? ['GET', 'HEAD'] : ['POST']
+      if (!expected.includes(req.method)) {
+        throw new InvalidRequestError(`Incorrect HTTP method (${req.method}) expected ${expected[0]}`)
+      }
+      const { def } = route
+      const params = def.params ? validate(def.params, req.query, 'Params') : {}
+      let input: unknown = undefined
+      if (def.input) {
+        if (!req.headers['content-type']) {
+          throw new InvalidRequestError('Request encoding (Content-Type) required but not provided')
+        }
+        if (!req.is('application/json')) {
+          throw new InvalidRequestError(`Wrong request encoding (Content-Type): ${req.headers['content-type']}`)
+        }
+        await runMiddleware(jsonBody, req, res)
+        input = validate(def.input, req.body, 'Input')
+      }
+      const auth = await ctx.auth.verify(route.auth, req)
+      const output = await def.handler({ params, input, auth, ctx, req, res })
+      await send(res, output)
+    } catch (err) {
+      next(err)
+    }
+  })
+  router.use(xrpcErrorHandler(ctx))
+  return router
+}
+
+function validate<T>(schema: z.ZodType<T>, value: unknown, where: 'Params' | 'Input'): T {
+  const result = schema.safeParse(value ?? {})
+  if (result.success) return result.data
+  const issue = result.error.issues[0]
+  const at = issue.path.join('/')
+  if (issue.code === 'invalid_type' && issue.input === undefined && at) {
+    throw new InvalidRequestError(`${where} must have the property "${at}"`)
+  }
+  throw new InvalidRequestError(at ? `${where}/${at}: ${issue.message}` : `${where}: ${issue.message}`)
+}
+
+function runMiddleware(mw: express.RequestHandler, req: Request, res: Response): Promise<void> {
+  return new Promise((resolve, reject) => mw(req, res, (err?: unknown) => (err ? reject(err) : resolve())))
+}
+
+async function send(res: Response, output: HandlerOutput): Promise<void> {
+  if (output instanceof RawOutput) {
+    res.status(200).type(output.contentType).set(output.headers)
+    if (output.body instanceof Readable) {
+      await pipeline(output.body, res)
+    } else {
+      res.end(output.body)
+    }
+  } else if (output === undefined) {
+    res.status(200).end()
+  } else {
+    res.status(200).json(output)
+  }
+}
+
+/** Any error → `{error, message}`. Only real bugs become 500, with the generic message the reference sends. */
+export function xrpcErrorHandler(ctx: AppContext) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const xrpcErr = toXrpcError(err)
+    if (xrpcErr.status >= 500) ctx.log.error({ err, path: req.path }, 'xrpc handler failed')
+    if (res.headersSent) {
+      res.destroy()
+      return
+    }
+    if (xrpcErr.headers) res.set(xrpcErr.headers)
+    res.status(xrpcErr.status).json(xrpcErr.toJSON())
+  }
+}
+
+function toXrpcError(err: unknown): XRPCError {
+  if (err instanceof XRPCError) return err
+  const e = err as { type?: string; status?: number; message?: string }
+  // body-parser's errors carry a `type`; they are the client's fault, not ours.
+  if (e?.type === 'entity.too.large') return new PayloadTooLargeError()
+  if (e?.type === 'entity.parse.failed') return new InvalidRequestError('Request body is not valid JSON')
+  if (e?.type && e.status && e.status >= 400 && e.status < 500) {
+    return new InvalidRequestError(e.message ?? 'Invalid request body')
+  }
+  return new InternalServerError()
+}

@@ -1,0 +1,15 @@
+// zod pieces shared by method schemas: the lexicon string formats and query-string scalars.
+import { isValidDid, isValidHandle } from '@atproto/syntax'
+import { z } from 'zod'
+
+export const did = z.string().refine((s) => isValidDid(s), { message: 'must be a valid DID' })
+export const handle = z.string().refine((s) => isValidHandle(s), { message: 'must be a valid handle' })
+export const atIdentifier = z
+  .string()
+  .refine((s) => (s.startsWith('did:') ? isValidDid(s) : isValidHandle(s)), {
+    message: 'must be a valid handle or DID',
+  })
+export const didKey = z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]+$/, 'must be a did:key')
+
+/** An integer query parameter (query strings are text). */
+export const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max)

@@ -1,0 +1,101 @@
+// Config: defaults, production requirements, one-line errors, and generated local secrets.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, describe, it } from 'node:test'
+import { ConfigError, parseConfig } from '../src/config/index.ts'
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'aurora-config-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
+const prodSecrets = {
+  PDS_JWT_SECRET: 'a-long-enough-jwt-secret',
+  PDS_ADMIN_PASSWORD: 'admin-pw',
+  PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: 'aa'.repeat(32),
+}
+
+describe('config', () => {
+  it('has working localhost defaults with nothing set', () => {
+    const dir = path.join(tmp, 'defaults')
+    const cfg = parseConfig({ PDS_DATA_DIRECTORY: dir })
+    assert.equal(cfg.port, 3000)
+    assert.equal(cfg.hostname, 'localhost')
+    assert.equal(cfg.publicUrl, 'http://localhost:3000')
+    assert.equal(cfg.embeddedPlc, true)
+    assert.equal(cfg.didPlcUrl, 'http://localhost:3000/plc')
+    assert.deepEqual(cfg.serviceHandleDomains, ['.test'])
+    assert.equal(cfg.devMode, true)
+    assert.equal(cfg.inviteRequired, false)
+    assert.equal(cfg.federation.enabled, false)
+    assert.equal(cfg.federation.autoStream, false)
+    assert.equal(cfg.federation.firehoseEnabled, true)
+    assert.equal(cfg.federation.crawlEnabled, true)
+    assert.deepEqual(cfg.federation.relayUrls, ['https://bsky.network'])
+    assert.ok(Object.isFrozen(cfg))
+  })
+
+  it('generates local secrets once, mode 0600, and keeps them', () => {
+    const dir = path.join(tmp, 'secrets')
+    const a = parseConfig({ PDS_DATA_DIRECTORY: dir })
+    const b = parseConfig({ PDS_DATA_DIRECTORY: dir })
+    assert.deepEqual(a.secrets, b.secrets)
+    assert.match(a.secrets.plcRotationKeyHex, /^[0-9a-f]{64}$/)
+    const file = path.join(dir, 'secrets.json')
+    assert.equal(statSync(file).mode & 0o777, 0o600)
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).jwtSecret, a.secrets.jwtSecret)
+  })
+
+  it('uses production defaults for a real hostname and requires its secrets', () => {
+    assert.throws(() => parseConfig({ PDS_HOSTNAME: 'pds.example.com' }), (err: Error) => {
+      assert.ok(err instanceof ConfigError)
+      assert.match(err.message, /^PDS_JWT_SECRET: required/)
+      return true
+    })
+    const cfg = parseConfig({ PDS_HOSTNAME: 'PDS.Example.com', ...prodSecrets, PDS_FEDERATION_ENABLED: 'true' })
+    assert.equal(cfg.hostname, 'pds.example.com')
+    assert.equal(cfg.publicUrl, 'https://pds.example.com')
+    assert.equal(cfg.serviceDid, 'did:web:pds.example.com')
+    assert.equal(cfg.didPlcUrl, 'https://plc.directory')
+    assert.equal(cfg.embeddedPlc, false)
+    assert.deepEqual(cfg.serviceHandleDomains, ['.pds.example.com'])
+    assert.equal(cfg.devMode, false)
+    assert.equal(cfg.federation.autoStream, true, 'auto stream follows the master switch')
+  })
+
+  it('accepts PDS_CRAWLERS as an alias of PDS_FEDERATION_RELAY_URLS', () => {
+    const dir = path.join(tmp, 'alias')
+    const cfg = parseConfig({ PDS_DATA_DIRECTORY: dir, PDS_CRAWLERS: 'https://relay.one, https://relay.two/' })
+    assert.deepEqual(cfg.federation.relayUrls, ['https://relay.one', 'https://relay.two'])
+  })
+
+  for (const [name, value, pattern] of [
+    ['PDS_PORT', 'eighty', /^PDS_PORT: /],
+    ['PDS_PORT', '70000', /^PDS_PORT: /],
+    ['PDS_PUBLIC_URL', 'ftp://x', /^PDS_PUBLIC_URL: /],
+    ['PDS_INVITE_REQUIRED', 'maybe', /^PDS_INVITE_REQUIRED: expected true or false/],
+    ['PDS_FEDERATION_RELAY_URLS', 'https://ok.example, not a url', /^PDS_FEDERATION_RELAY_URLS: /],
+    ['PDS_SERVICE_HANDLE_DOMAINS', 'example.com', /^PDS_SERVICE_HANDLE_DOMAINS: .*start with a dot/],
+    ['PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX', 'xyz', /^PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: /],
+    ['PDS_LOG_LEVEL', 'loud', /^PDS_LOG_LEVEL: /],
+  ] as const) {
+    it(`names the variable for a bad ${name}=${value}`, () => {
+      assert.throws(
+        () => parseConfig({ PDS_DATA_DIRECTORY: path.join(tmp, 'bad'), [name]: value }),
+        (err: Error) => err instanceof ConfigError && pattern.test(err.message),
+      )
+    })
+  }
+
+  it('the server exits 1 with one line on a bad value', () => {
+    const res = spawnSync(process.execPath, ['src/index.ts'], {
+      env: { PATH: process.env.PATH, PDS_PORT: 'eighty', PDS_DATA_DIRECTORY: path.join(tmp, 'exit') },
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
+    assert.equal(res.status, 1)
+    const lines = res.stderr.trim().split('\n')
+    assert.equal(lines.length, 1, res.stderr)
+    assert.match(lines[0], /PDS_PORT/)
+  })
+})

@@ -1,0 +1,102 @@
+// `npm start`'s entry point as a user runs it: no config but a port and a data directory, embedded PLC directory.
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import readline from 'node:readline'
+import { after, before, describe, it } from 'node:test'
+import { AtpAgent } from '@atproto/api'
+import { DidResolver } from '@atproto/identity'
+import * as plc from '@did-plc/lib'
+import { freePort } from './helpers/pds.ts'
+
+/** Spawn the server and resolve with its "listening" log line (bounded), or reject with what it printed. */
+export async function spawnServer(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['src/index.ts'], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr!.on('data', (c) => (stderr += c))
+  const lines = readline.createInterface({ input: child.stdout! })
+  const listening = new Promise<Record<string, any>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "listening" line within 20 s; stderr: ${stderr}`)), 20_000)
+    lines.on('line', (line) => {
+      const entry = JSON.parse(line)
+      if (entry.msg === 'aurora-locus listening') {
+        clearTimeout(timer)
+        resolve(entry)
+      }
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code}: ${stderr}`))
+    })
+  })
+  return { child, listening: await listening }
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode
+  child.kill('SIGTERM')
+  const [code] = await once(child, 'exit')
+  return code
+}
+
+describe('npm start (embedded PLC, zero config)', () => {
+  let dir: string
+  let port: number
+  let child: ChildProcess
+  let url: string
+  let startupMs: number
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-start-'))
+    port = await freePort()
+    const started = await spawnServer({ PDS_PORT: String(port), PDS_DATA_DIRECTORY: dir })
+    child = started.child
+    startupMs = started.listening.startupMs
+    url = `http://localhost:${port}`
+  })
+  after(async () => {
+    if (child) await stop(child)
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('reports its startup time and answers _health', async () => {
+    assert.equal(typeof startupMs, 'number')
+    console.log(`# startup to listening: ${startupMs} ms`)
+    const res = await fetch(`${url}/xrpc/_health`)
+    assert.equal(res.status, 200)
+    assert.ok(((await res.json()) as { version?: string }).version)
+  })
+
+  it('creates an account whose DID resolves through the embedded directory to this PDS', async () => {
+    const agent = new AtpAgent({ service: url })
+    const res = await agent.createAccount({ handle: 'carol.test', email: 'carol@example.com', password: 'hunter22' })
+    const did = res.data.did
+
+    const login = new AtpAgent({ service: url })
+    await login.login({ identifier: 'carol.test', password: 'hunter22' })
+    await login.sessionManager.refreshSession()
+    assert.equal(login.session?.did, did)
+
+    const resolver = new DidResolver({ plcUrl: `${url}/plc`, fetch: globalThis.fetch })
+    const data = await resolver.resolveAtprotoData(did)
+    assert.equal(data.pds, url)
+    assert.equal(data.handle, 'carol.test')
+    const ops = await new plc.Client(`${url}/plc`).getOperationLog(did)
+    assert.equal(ops.length, 1)
+  })
+
+  it('stops cleanly on SIGTERM and keeps its data for the next start', async () => {
+    assert.equal(await stop(child), 0)
+    const again = await spawnServer({ PDS_PORT: String(port), PDS_DATA_DIRECTORY: dir })
+    child = again.child
+    const login = new AtpAgent({ service: url })
+    const res = await login.login({ identifier: 'carol.test', password: 'hunter22' })
+    assert.equal(res.data.handle, 'carol.test')
+  })
+})
