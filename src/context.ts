@@ -1,6 +1,7 @@
 // Builds every service once. Handlers receive this context; nothing else wires dependencies.
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
+import type { Keypair } from '@atproto/crypto'
 import type { IdResolver } from '@atproto/identity'
 import { AccountService } from './account/account-service.ts'
 import { AccountStore } from './account/account-store.ts'
@@ -14,6 +15,11 @@ import { keypairFromHex } from './identity/keys.ts'
 import { PlcService } from './identity/plc.ts'
 import { createIdResolver } from './identity/resolver.ts'
 import type { Logger } from './logger.ts'
+import { BlobIndex } from './blob/blob-index.ts'
+import { BlobStore } from './blob/blob-store.ts'
+import { RecordIndex } from './repo/record-index.ts'
+import { RepoService } from './repo/repo-service.ts'
+import { Sequencer } from './sequencer/sequencer.ts'
 import { AuthVerifier } from './xrpc/auth.ts'
 
 const pkg = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../package.json'), 'utf8')) as {
@@ -31,6 +37,11 @@ export type AppContext = {
   appPasswords: AppPasswordService
   invites: InviteService
   idResolver: IdResolver
+  sequencer: Sequencer
+  records: RecordIndex
+  blobs: BlobIndex
+  blobStore: BlobStore
+  repo: RepoService
 }
 
 export async function createContext(cfg: Config, log: Logger): Promise<AppContext> {
@@ -41,16 +52,43 @@ export async function createContext(cfg: Config, log: Logger): Promise<AppContex
   const invites = new InviteService(db, cfg.hostname)
   const plc = new PlcService(cfg.didPlcUrl, await keypairFromHex(cfg.secrets.plcRotationKeyHex), cfg.publicUrl)
   const store = new AccountStore(db)
+  const sequencer = new Sequencer(db)
+  const records = new RecordIndex(db)
+  const blobs = new BlobIndex(db)
+  const blobStore = new BlobStore(cfg.dataDirectory, blobs, log)
+  const signingKeys = new Map<string, Promise<Keypair>>()
+  const repo = new RepoService({
+    db,
+    sequencer,
+    records,
+    blobs,
+    signingKey: (did) => {
+      let key = signingKeys.get(did)
+      if (!key) {
+        const account = store.byDid(did)
+        if (!account) throw new Error(`no signing key for ${did}`)
+        key = keypairFromHex(account.signing_key_hex)
+        signingKeys.set(did, key)
+      }
+      return key
+    },
+    onBlobsOrphaned: (did, cids) => blobStore.deleteOrphans(did, cids),
+  })
   return {
     cfg,
     log,
     version: pkg.version,
     db,
     auth: new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword),
-    accounts: new AccountService({ cfg, store, plc, sessions, invites, appPasswords }),
+    accounts: new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer }),
     sessions,
     appPasswords,
     invites,
     idResolver: createIdResolver({ plcUrl: cfg.didPlcUrl, devMode: cfg.devMode }),
+    sequencer,
+    records,
+    blobs,
+    blobStore,
+    repo,
   }
 }

@@ -1,10 +1,13 @@
-// Account lifecycle: signup (keys, did:plc registration, rows) and login. Signup registers the DID first and only
-// then writes the account in one transaction, so a directory that refuses or is down leaves no account behind.
+// Account lifecycle: signup (keys, did:plc registration, repo, rows) and login. Signup registers the DID first and
+// only then writes the account and its first commit in one transaction, so a directory that refuses or is down
+// leaves no account behind.
 import type { DidDocument } from '@did-plc/lib'
 import type { Config } from '../config/index.ts'
 import { normalizeServiceHandle } from '../identity/handles.ts'
 import { newSigningKey } from '../identity/keys.ts'
 import { PlcService } from '../identity/plc.ts'
+import type { RepoService } from '../repo/repo-service.ts'
+import type { Sequencer } from '../sequencer/sequencer.ts'
 import { AuthRequiredError, InvalidRequestError } from '../xrpc/errors.ts'
 import type { AccountRow, AccountStore } from './account-store.ts'
 import type { AppPasswordService } from './app-passwords.ts'
@@ -31,6 +34,8 @@ export class AccountService {
   private readonly sessions: SessionService
   private readonly invites: InviteService
   private readonly appPasswords: AppPasswordService
+  private readonly repo: RepoService
+  private readonly sequencer: Sequencer
   /** Handles being registered right now: the PLC round trip happens before the unique insert. */
   private readonly pendingHandles = new Set<string>()
 
@@ -41,6 +46,8 @@ export class AccountService {
     sessions: SessionService
     invites: InviteService
     appPasswords: AppPasswordService
+    repo: RepoService
+    sequencer: Sequencer
   }) {
     this.cfg = deps.cfg
     this.store = deps.store
@@ -48,6 +55,8 @@ export class AccountService {
     this.sessions = deps.sessions
     this.invites = deps.invites
     this.appPasswords = deps.appPasswords
+    this.repo = deps.repo
+    this.sequencer = deps.sequencer
   }
 
   async createAccount(input: CreateAccountInput): Promise<CreatedAccount> {
@@ -71,8 +80,12 @@ export class AccountService {
         recoveryKey: input.recoveryKey,
       })
       await this.plc.submit(did, op)
-      const session = await this.sessions.mint(did, null)
-      this.store.transaction(() => {
+      const [session, init] = await Promise.all([
+        this.sessions.mint(did, null),
+        this.repo.prepareInit(did, signingKey.keypair),
+      ])
+      // Account, session, invite use, first commit and the four creation events: all or nothing.
+      this.sequencer.transact(() => {
         if (this.cfg.inviteRequired && input.inviteCode) this.invites.recordUse(input.inviteCode, did)
         this.store.insert({
           did,
@@ -82,6 +95,7 @@ export class AccountService {
           signing_key_hex: signingKey.hex,
         })
         session.save()
+        this.repo.applyInit(did, handle, init)
       })
       return { did, handle, didDoc: PlcService.didDocOf(did, op), ...session.tokens }
     } finally {

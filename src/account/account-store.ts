@@ -16,11 +16,9 @@ export type AccountRow = {
 export type NewAccount = Pick<AccountRow, 'did' | 'handle' | 'email' | 'password_scrypt' | 'signing_key_hex'>
 
 export class AccountStore {
-  private readonly db: Db
   private readonly stmts
 
   constructor(db: Db) {
-    this.db = db
     this.stmts = {
       insert: db.prepare(
         `INSERT INTO account (did, handle, email, password_scrypt, signing_key_hex, created_at)
@@ -56,9 +54,5 @@ export class AccountStore {
 
   count(): number {
     return (this.stmts.count.get() as { n: number }).n
-  }
-
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)()
   }
 }

@@ -19,6 +19,7 @@ export type Config = Readonly<{
   devMode: boolean
   logLevel: string
   maxRequestBytes: number
+  blobUploadLimit: number
   secrets: Secrets
   federation: Readonly<{
     enabled: boolean
@@ -66,6 +67,7 @@ const envSchema = z.object({
   PDS_DEV_MODE: bool.optional(),
   PDS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PDS_MAX_REQUEST_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  PDS_BLOB_UPLOAD_LIMIT: z.coerce.number().int().positive().default(50 * 1024 * 1024),
   PDS_FEDERATION_ENABLED: bool.default(false),
   PDS_FEDERATION_RELAY_URLS: urlList.optional(),
   PDS_CRAWLERS: urlList.optional(),
@@ -126,6 +128,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     devMode: e.PDS_DEV_MODE ?? local,
     logLevel: e.PDS_LOG_LEVEL,
     maxRequestBytes: e.PDS_MAX_REQUEST_BYTES,
+    blobUploadLimit: e.PDS_BLOB_UPLOAD_LIMIT,
     secrets: Object.freeze(secrets),
     federation: Object.freeze({
       enabled: federationEnabled,

@@ -14,6 +14,7 @@ export type AuthKind =
   | 'accessFull' // a real login only: managing the account
   | 'refresh' // the refresh token of a session
   | 'admin' // HTTP Basic admin:<PDS_ADMIN_PASSWORD>
+  | 'accessOrAdmin' // a login (app passwords included), or the operator
 
 export type UserCredentials = {
   type: 'user'
@@ -48,6 +49,10 @@ export class AuthVerifier {
         return { type: 'none' }
       case 'admin':
         return this.verifyAdmin(req)
+      case 'accessOrAdmin':
+        return req.headers.authorization?.startsWith('Basic ')
+          ? this.verifyAdmin(req)
+          : this.liveSession(await this.tokens.verifyAccess(bearer(req), ACCESS_STANDARD))
       case 'refresh': {
         const claims = await this.tokens.verifyRefresh(bearer(req))
         return this.liveSession({ ...claims, scope: 'com.atproto.refresh' as AuthScope }, { jti: claims.jti, exp: claims.exp })

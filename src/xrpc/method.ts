@@ -33,8 +33,10 @@ export type HandlerOutput = object | RawOutput | void
 
 export type MethodDef<P = unknown, I = unknown> = {
   params?: z.ZodType<P>
-  /** JSON body schema. Procedures without one take no body. */
+  /** JSON body schema. Procedures without one (and without rawInput) take no body. */
   input?: z.ZodType<I>
+  /** The handler reads the request body itself (blob uploads): the router leaves the stream alone. */
+  rawInput?: true
   handler: (args: HandlerArgs<P, I>) => HandlerOutput | Promise<HandlerOutput>
 }
 

@@ -11,6 +11,14 @@ import listAppPasswords from '../api/com/atproto/server/listAppPasswords.ts'
 import refreshSession from '../api/com/atproto/server/refreshSession.ts'
 import revokeAppPassword from '../api/com/atproto/server/revokeAppPassword.ts'
 import resolveHandle from '../api/com/atproto/identity/resolveHandle.ts'
+import applyWrites from '../api/com/atproto/repo/applyWrites.ts'
+import createRecord from '../api/com/atproto/repo/createRecord.ts'
+import deleteRecord from '../api/com/atproto/repo/deleteRecord.ts'
+import describeRepo from '../api/com/atproto/repo/describeRepo.ts'
+import getRecord from '../api/com/atproto/repo/getRecord.ts'
+import listRecords from '../api/com/atproto/repo/listRecords.ts'
+import putRecord from '../api/com/atproto/repo/putRecord.ts'
+import uploadBlob from '../api/com/atproto/repo/uploadBlob.ts'
 import type { AuthKind } from './auth.ts'
 import type { MethodDef, MethodType } from './method.ts'
 
@@ -25,16 +33,24 @@ const route = (nsid: string, type: MethodType, auth: AuthKind, def: MethodDef<an
 
 // prettier-ignore
 export const routes: readonly Route[] = [
-  route('com.atproto.server.describeServer',    'query',     'none',        describeServer),
-  route('com.atproto.server.createAccount',     'procedure', 'none',        createAccount),
-  route('com.atproto.server.createSession',     'procedure', 'none',        createSession),
-  route('com.atproto.server.getSession',        'query',     'access',      getSession),
-  route('com.atproto.server.refreshSession',    'procedure', 'refresh',     refreshSession),
-  route('com.atproto.server.deleteSession',     'procedure', 'refresh',     deleteSession),
-  route('com.atproto.server.createAppPassword', 'procedure', 'accessFull',  createAppPassword),
-  route('com.atproto.server.listAppPasswords',  'query',     'accessFull',  listAppPasswords),
-  route('com.atproto.server.revokeAppPassword', 'procedure', 'accessFull',  revokeAppPassword),
-  route('com.atproto.server.createInviteCode',  'procedure', 'admin',       createInviteCode),
-  route('com.atproto.server.createInviteCodes', 'procedure', 'admin',       createInviteCodes),
-  route('com.atproto.identity.resolveHandle',   'query',     'none',        resolveHandle),
+  route('com.atproto.server.describeServer',     'query',     'none',          describeServer),
+  route('com.atproto.server.createAccount',      'procedure', 'none',          createAccount),
+  route('com.atproto.server.createSession',      'procedure', 'none',          createSession),
+  route('com.atproto.server.getSession',         'query',     'access',        getSession),
+  route('com.atproto.server.refreshSession',     'procedure', 'refresh',       refreshSession),
+  route('com.atproto.server.deleteSession',      'procedure', 'refresh',       deleteSession),
+  route('com.atproto.server.createAppPassword',  'procedure', 'accessFull',    createAppPassword),
+  route('com.atproto.server.listAppPasswords',   'query',     'accessFull',    listAppPasswords),
+  route('com.atproto.server.revokeAppPassword',  'procedure', 'accessFull',    revokeAppPassword),
+  route('com.atproto.server.createInviteCode',   'procedure', 'admin',         createInviteCode),
+  route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         createInviteCodes),
+  route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
+  route('com.atproto.repo.createRecord',         'procedure', 'accessOrAdmin', createRecord),
+  route('com.atproto.repo.putRecord',            'procedure', 'accessOrAdmin', putRecord),
+  route('com.atproto.repo.deleteRecord',         'procedure', 'accessOrAdmin', deleteRecord),
+  route('com.atproto.repo.applyWrites',          'procedure', 'accessOrAdmin', applyWrites),
+  route('com.atproto.repo.uploadBlob',           'procedure', 'access',        uploadBlob),
+  route('com.atproto.repo.getRecord',            'query',     'none',          getRecord),
+  route('com.atproto.repo.listRecords',          'query',     'none',          listRecords),
+  route('com.atproto.repo.describeRepo',         'query',     'none',          describeRepo),
 ]

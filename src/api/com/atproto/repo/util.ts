@@ -1,0 +1,27 @@
+// Shared by the com.atproto.repo.* handlers: who may write to which repo, and records as lexicon JSON.
+import { ipldToLex, lexToJson } from '@atproto/lexicon'
+import type { AccountRow } from '../../../../account/account-store.ts'
+import type { AppContext } from '../../../../context.ts'
+import type { Credentials } from '../../../../xrpc/auth.ts'
+import { AuthRequiredError, InvalidRequestError } from '../../../../xrpc/errors.ts'
+
+/** The account behind a `repo` parameter (handle or DID). */
+export function findRepoAccount(ctx: AppContext, repo: string): AccountRow {
+  const account = ctx.accounts.store.byHandleOrDid(repo)
+  if (!account) throw new InvalidRequestError(`Could not find repo: ${repo}`, 'RepoNotFound')
+  return account
+}
+
+/** Only the repo's own account (or the operator) writes to it. */
+export function repoForWrite(ctx: AppContext, auth: Credentials, repo: string): AccountRow {
+  const account = findRepoAccount(ctx, repo)
+  if (auth.type === 'admin') return account
+  if (auth.type !== 'user' || auth.did !== account.did) throw new AuthRequiredError('Cannot write to another repo')
+  if (account.takedown_ref) throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+  if (account.deactivated_at) throw new AuthRequiredError('Account is deactivated', 'AccountDeactivated')
+  return account
+}
+
+export function recordToJson(value: unknown): unknown {
+  return lexToJson(ipldToLex(value as never))
+}

@@ -1,0 +1,70 @@
+// Blob metadata and which records use which blob. A blob no record uses is temporary: it is not listed or served,
+// and it is deleted after a grace period (uploads) or at once (blobs whose last record went away).
+import type { Db } from '../db/index.ts'
+
+export type BlobRow = { did: string; cid: string; mime_type: string; size: number; created_at: string }
+
+export class BlobIndex {
+  private readonly stmts
+
+  constructor(db: Db) {
+    this.stmts = {
+      insert: db.prepare(
+        `INSERT INTO blob (did, cid, mime_type, size, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (did, cid) DO UPDATE SET created_at = excluded.created_at`,
+      ),
+      get: db.prepare('SELECT * FROM blob WHERE did = ? AND cid = ?'),
+      link: db.prepare('INSERT OR IGNORE INTO record_blob (did, blob_cid, record_uri) VALUES (?, ?, ?)'),
+      unlinkRecord: db.prepare('DELETE FROM record_blob WHERE did = ? AND record_uri = ? RETURNING blob_cid').pluck(),
+      referenced: db.prepare('SELECT 1 FROM record_blob WHERE did = ? AND blob_cid = ? LIMIT 1').pluck(),
+      delete: db.prepare('DELETE FROM blob WHERE did = ? AND cid = ?'),
+      staleTemp: db.prepare(
+        `SELECT did, cid FROM blob b WHERE created_at < ?
+         AND NOT EXISTS (SELECT 1 FROM record_blob r WHERE r.did = b.did AND r.blob_cid = b.cid) LIMIT ?`,
+      ),
+      listReferenced: db.prepare(
+        `SELECT DISTINCT rb.blob_cid FROM record_blob rb JOIN record r ON r.uri = rb.record_uri
+         WHERE rb.did = ? AND rb.blob_cid > ? AND (? IS NULL OR r.rev > ?) ORDER BY rb.blob_cid LIMIT ?`,
+      ).pluck(),
+    }
+  }
+
+  /** Record an upload (new, or the same bytes again: the grace period restarts). */
+  upsert(did: string, cid: string, mimeType: string, size: number): void {
+    this.stmts.insert.run(did, cid, mimeType, size, new Date().toISOString())
+  }
+
+  get(did: string, cid: string): BlobRow | undefined {
+    return this.stmts.get.get(did, cid) as BlobRow | undefined
+  }
+
+  isReferenced(did: string, cid: string): boolean {
+    return this.stmts.referenced.get(did, cid) !== undefined
+  }
+
+  /** Point a record at its blobs (inside the write transaction). */
+  link(did: string, recordUri: string, blobCids: readonly string[]): void {
+    for (const cid of blobCids) this.stmts.link.run(did, cid, recordUri)
+  }
+
+  /** Forget a record's blobs; returns the blob CIDs that no record uses any more. */
+  unlinkRecord(did: string, recordUri: string): string[] {
+    const cids = this.stmts.unlinkRecord.all(did, recordUri) as string[]
+    return cids.filter((cid) => !this.isReferenced(did, cid))
+  }
+
+  delete(did: string, cid: string): void {
+    this.stmts.delete.run(did, cid)
+  }
+
+  /** Unreferenced blobs uploaded before `before` (ISO time). */
+  staleTemporary(before: string, limit: number): { did: string; cid: string }[] {
+    return this.stmts.staleTemp.all(before, limit) as { did: string; cid: string }[]
+  }
+
+  /** Referenced blob CIDs, in CID order after `cursor`, optionally only from records written after rev `since`. */
+  listReferenced(did: string, opts: { since?: string; cursor?: string; limit: number }): string[] {
+    const since = opts.since ?? null
+    return this.stmts.listReferenced.all(did, opts.cursor ?? '', since, since, opts.limit) as string[]
+  }
+}

@@ -1,0 +1,180 @@
+// Turn XRPC write inputs into prepared writes: syntax checks, $type, lexicon validation, record CID and blob refs.
+// Everything here runs before the repo lock is taken, and throws 400s; nothing is written.
+import { lexicons } from '@atproto/api'
+import { TID } from '@atproto/common-web'
+import { encode as cborEncode } from '@atproto/lex-cbor'
+import { cidForCbor, type Cid } from '@atproto/lex-data'
+import { BlobRef, jsonToLex, lexToIpld, ValidationError } from '@atproto/lexicon'
+import { isValidNsid, isValidRecordKey, isValidTid } from '@atproto/syntax'
+import { CID } from 'multiformats/cid'
+import { InvalidRequestError } from '../xrpc/errors.ts'
+
+/** Largest record, DAG-CBOR encoded: what a relay accepts in a #commit. */
+export const MAX_RECORD_BYTES = 1_000_000
+
+export type BlobUse = { cid: Cid; mimeType: string; size: number }
+
+type WriteBase = { uri: string; collection: string; rkey: string }
+export type PreparedCreate = WriteBase & {
+  action: 'create'
+  record: Record<string, unknown>
+  cid: Cid
+  blobs: BlobUse[]
+  validationStatus?: 'valid' | 'unknown'
+}
+export type PreparedUpdate = Omit<PreparedCreate, 'action'> & {
+  action: 'update'
+  /** undefined: no check; null: the record must not exist yet; a CID: it must be exactly this. */
+  swapCid?: Cid | null
+}
+export type PreparedDelete = WriteBase & { action: 'delete'; swapCid?: Cid | null }
+export type PreparedWrite = PreparedCreate | PreparedUpdate | PreparedDelete
+
+export function atUri(did: string, collection: string, rkey: string): string {
+  return `at://${did}/${collection}/${rkey}`
+}
+
+export function parseCidParam(value: string, name: string): Cid {
+  try {
+    return CID.parse(value)
+  } catch {
+    throw new InvalidRequestError(`${name} is not a valid CID: ${value}`)
+  }
+}
+
+function checkCollection(collection: string): void {
+  if (!isValidNsid(collection)) throw new InvalidRequestError(`Invalid collection NSID: ${collection}`)
+}
+
+function checkRkey(collection: string, rkey: string, validating: boolean): void {
+  if (!isValidRecordKey(rkey)) throw new InvalidRequestError(`Invalid record key: ${rkey}`)
+  if (!validating) return
+  // The lexicon's key type, when we know the lexicon: tid, nsid, literal:<value> or any.
+  const key = (lexicons.getDef(collection) as { key?: string } | undefined)?.key
+  if (key === 'tid' && !isValidTid(rkey)) throw new InvalidRequestError(`Record key must be a TID for ${collection}`)
+  if (key === 'nsid' && !isValidNsid(rkey)) throw new InvalidRequestError(`Record key must be an NSID for ${collection}`)
+  if (key?.startsWith('literal:') && rkey !== key.slice('literal:'.length)) {
+    throw new InvalidRequestError(`Record key must be "${key.slice('literal:'.length)}" for ${collection}`)
+  }
+}
+
+/**
+ * Validate a JSON record (lexicon JSON: $link, $bytes, blob objects) and turn it into the IPLD value that is stored.
+ * `validate`: true = must match a known lexicon; false = skip; undefined = validate when the lexicon is known.
+ */
+async function prepareRecord(collection: string, json: unknown, validate: boolean | undefined) {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new InvalidRequestError('Record must be an object')
+  }
+  const withType = { ...(json as Record<string, unknown>) }
+  if (withType.$type === undefined) withType.$type = collection
+  if (withType.$type !== collection) {
+    throw new InvalidRequestError(`Invalid $type: expected ${collection}, got ${String(withType.$type)}`)
+  }
+  let lex: unknown
+  try {
+    lex = jsonToLex(withType)
+  } catch (err) {
+    throw new InvalidRequestError(`Invalid record: ${(err as Error).message}`)
+  }
+
+  let validationStatus: 'valid' | 'unknown' | undefined
+  if (validate !== false) {
+    const known = lexicons.getDef(collection) !== undefined
+    if (!known && validate === true) throw new InvalidRequestError(`Lexicon not found: lex:${collection}`)
+    if (known) {
+      try {
+        lexicons.assertValidRecord(collection, lex)
+      } catch (err) {
+        if (err instanceof ValidationError) throw new InvalidRequestError(`Invalid ${collection} record: ${err.message}`)
+        throw err
+      }
+      validationStatus = 'valid'
+    } else {
+      validationStatus = 'unknown'
+    }
+  }
+
+  const blobs: BlobUse[] = []
+  collectBlobs(lex, blobs)
+  const record = lexToIpld(lex) as Record<string, unknown>
+  let bytes: Uint8Array
+  try {
+    bytes = cborEncode(record as never)
+  } catch (err) {
+    // Floats, undefined and other values outside the AT data model.
+    throw new InvalidRequestError(`Invalid record: ${(err as Error).message}`)
+  }
+  if (bytes.length > MAX_RECORD_BYTES) {
+    throw new InvalidRequestError(`Record is too large: ${bytes.length} bytes (at most ${MAX_RECORD_BYTES})`)
+  }
+  return { record, cid: await cidForCbor(bytes), blobs, validationStatus }
+}
+
+function collectBlobs(value: unknown, out: BlobUse[]): void {
+  if (value instanceof BlobRef) {
+    out.push({ cid: value.ref, mimeType: value.mimeType, size: value.size })
+  } else if (Array.isArray(value)) {
+    for (const v of value) collectBlobs(v, out)
+  } else if (value && typeof value === 'object' && !(value instanceof Uint8Array) && !CID.asCID(value)) {
+    for (const v of Object.values(value)) collectBlobs(v, out)
+  }
+}
+
+export async function prepareCreate(opts: {
+  did: string
+  collection: string
+  rkey?: string
+  record: unknown
+  validate?: boolean
+}): Promise<PreparedCreate> {
+  checkCollection(opts.collection)
+  const rkey = opts.rkey ?? TID.nextStr()
+  checkRkey(opts.collection, rkey, opts.validate !== false)
+  const prepared = await prepareRecord(opts.collection, opts.record, opts.validate)
+  return { action: 'create', uri: atUri(opts.did, opts.collection, rkey), collection: opts.collection, rkey, ...prepared }
+}
+
+export async function prepareUpdate(opts: {
+  did: string
+  collection: string
+  rkey: string
+  record: unknown
+  validate?: boolean
+  swapRecord?: string | null
+}): Promise<PreparedUpdate> {
+  checkCollection(opts.collection)
+  checkRkey(opts.collection, opts.rkey, opts.validate !== false)
+  const swapCid = swapOf(opts.swapRecord)
+  const prepared = await prepareRecord(opts.collection, opts.record, opts.validate)
+  return {
+    action: 'update',
+    uri: atUri(opts.did, opts.collection, opts.rkey),
+    collection: opts.collection,
+    rkey: opts.rkey,
+    swapCid,
+    ...prepared,
+  }
+}
+
+export function prepareDelete(opts: {
+  did: string
+  collection: string
+  rkey: string
+  swapRecord?: string | null
+}): PreparedDelete {
+  checkCollection(opts.collection)
+  if (!isValidRecordKey(opts.rkey)) throw new InvalidRequestError(`Invalid record key: ${opts.rkey}`)
+  return {
+    action: 'delete',
+    uri: atUri(opts.did, opts.collection, opts.rkey),
+    collection: opts.collection,
+    rkey: opts.rkey,
+    swapCid: swapOf(opts.swapRecord),
+  }
+}
+
+function swapOf(swapRecord: string | null | undefined): Cid | null | undefined {
+  if (swapRecord === undefined || swapRecord === null) return swapRecord
+  return parseCidParam(swapRecord, 'swapRecord')
+}

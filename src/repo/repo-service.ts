@@ -1,0 +1,195 @@
+// The repo write path. Per repo: take the lock, check swaps against the current root and record index, build and
+// sign the commit with @atproto/repo, then ONE transaction stores blocks, moves the root, updates the record index
+// and blob links, and appends the #commit event. A failure anywhere leaves no trace.
+import { Repo, WriteOpAction, type CommitData, type RecordWriteOp } from '@atproto/repo'
+import type { Keypair } from '@atproto/crypto'
+import type { Cid } from '@atproto/lex-data'
+import type { NsidString } from '@atproto/syntax'
+import type { BlobIndex } from '../blob/blob-index.ts'
+import type { Db } from '../db/index.ts'
+import type { Sequencer } from '../sequencer/sequencer.ts'
+import {
+  accountEventBody,
+  commitEventBody,
+  identityEventBody,
+  MAX_COMMIT_BLOCKS_BYTES,
+  syncEventBody,
+  type CommitOp,
+} from '../sequencer/events.ts'
+import { decode as cborDecode } from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { InvalidRequestError } from '../xrpc/errors.ts'
+import { KeyedLock } from './keyed-lock.ts'
+import type { PreparedWrite } from './prepare.ts'
+import type { RecordIndex } from './record-index.ts'
+import { RepoBlockStatements, SqlRepoStorage } from './sql-storage.ts'
+
+export const MAX_WRITES_PER_COMMIT = 200
+
+export type WriteResult =
+  | { action: 'create' | 'update'; uri: string; cid: string; validationStatus?: 'valid' | 'unknown' }
+  | { action: 'delete'; uri: string }
+
+export type CommitResult = { commit: { cid: string; rev: string } | null; results: WriteResult[] }
+
+export type PreparedInit = { commit: CommitData; commitBody: Record<string, unknown>; syncBody: Record<string, unknown> }
+
+export class RepoService {
+  private readonly blockStmts: RepoBlockStatements
+  private readonly lock = new KeyedLock()
+  private readonly sequencer: Sequencer
+  private readonly records: RecordIndex
+  private readonly blobs: BlobIndex
+  private readonly signingKey: (did: string) => Promise<Keypair>
+  private readonly onBlobsOrphaned: (did: string, cids: string[]) => void
+
+  constructor(deps: {
+    db: Db
+    sequencer: Sequencer
+    records: RecordIndex
+    blobs: BlobIndex
+    signingKey: (did: string) => Promise<Keypair>
+    /** Called after commit with blobs that no record uses any more (their bytes can go). */
+    onBlobsOrphaned: (did: string, cids: string[]) => void
+  }) {
+    this.blockStmts = new RepoBlockStatements(deps.db)
+    this.sequencer = deps.sequencer
+    this.records = deps.records
+    this.blobs = deps.blobs
+    this.signingKey = deps.signingKey
+    this.onBlobsOrphaned = deps.onBlobsOrphaned
+  }
+
+  storage(did: string): SqlRepoStorage {
+    return new SqlRepoStorage(this.blockStmts, did)
+  }
+
+  /** The first, empty, signed commit of a new account, ready to be stored by `applyInit`. */
+  async prepareInit(did: string, keypair: Keypair): Promise<PreparedInit> {
+    const commit = await Repo.formatInitCommit(this.storage(did), did, keypair)
+    return {
+      commit,
+      commitBody: await commitEventBody(did, commit, [], null),
+      syncBody: await syncEventBody(did, commit),
+    }
+  }
+
+  /**
+   * Store the first commit and sequence the account's creation as the reference does: #identity, #account,
+   * #commit, #sync. Call inside `sequencer.transact`, after the account row exists.
+   */
+  applyInit(did: string, handle: string, init: PreparedInit): void {
+    this.storage(did).applyCommitSync(init.commit)
+    this.sequencer.append(did, 'identity', identityEventBody(did, handle))
+    this.sequencer.append(did, 'account', accountEventBody(did, true))
+    this.sequencer.append(did, 'commit', init.commitBody)
+    this.sequencer.append(did, 'sync', init.syncBody)
+  }
+
+  root(did: string): { cid: Cid; rev: string } | null {
+    return this.storage(did).rootSync()
+  }
+
+  /** A record's current CID and decoded value, from the record index and the block store. */
+  readRecord(did: string, collection: string, rkey: string): { uri: string; cid: string; value: unknown } | null {
+    const row = this.records.get(did, collection, rkey)
+    return row ? this.readValues(did, [row])[0] : null
+  }
+
+  /** Decoded values for index rows (listRecords). */
+  readValues(did: string, rows: readonly { uri: string; cid: string }[]): { uri: string; cid: string; value: unknown }[] {
+    return rows.map((row) => {
+      const bytes = this.blockStmts.getBlock.get(did, row.cid) as Uint8Array | undefined
+      if (!bytes) throw new Error(`record block ${row.cid} missing from repo ${did}`)
+      return { uri: row.uri, cid: row.cid, value: cborDecode(bytes) }
+    })
+  }
+
+  async applyWrites(did: string, writes: PreparedWrite[], swapCommit?: Cid): Promise<CommitResult> {
+    if (writes.length > MAX_WRITES_PER_COMMIT) {
+      throw new InvalidRequestError(`Too many writes: ${writes.length} (at most ${MAX_WRITES_PER_COMMIT})`)
+    }
+    const paths = new Set(writes.map((w) => w.uri))
+    if (paths.size !== writes.length) throw new InvalidRequestError('A batch may write each record only once')
+
+    return this.lock.run(did, async () => {
+      const storage = this.storage(did)
+      const root = storage.rootSync()
+      if (!root) throw new InvalidRequestError(`Could not find repo: ${did}`, 'RepoNotFound')
+      if (swapCommit && !swapCommit.equals(root.cid)) {
+        throw new InvalidRequestError(`Commit was at ${root.cid.toString()}`, 'InvalidSwap')
+      }
+
+      const ops: CommitOp[] = []
+      const repoOps: RecordWriteOp[] = []
+      const results: WriteResult[] = []
+      for (const w of writes) {
+        const current = this.records.get(did, w.collection, w.rkey)
+        const currentCid = current ? parseCid(current.cid) : null
+        if (w.action !== 'create' && w.swapCid !== undefined) {
+          const matches = w.swapCid === null ? currentCid === null : currentCid?.equals(w.swapCid) === true
+          if (!matches) throw new InvalidRequestError(`Record was at ${current?.cid ?? 'null'}`, 'InvalidSwap')
+        }
+        const path = `${w.collection}/${w.rkey}`
+        if (w.action === 'delete') {
+          if (!currentCid) throw new InvalidRequestError(`Could not find record: ${w.uri}`)
+          ops.push({ action: 'delete', path, cid: null, prev: currentCid })
+          repoOps.push({ action: WriteOpAction.Delete, collection: w.collection as NsidString, rkey: w.rkey })
+          results.push({ action: 'delete', uri: w.uri })
+          continue
+        }
+        for (const blob of w.blobs) {
+          if (!this.blobs.get(did, blob.cid.toString())) {
+            throw new InvalidRequestError(`Could not find blob: ${blob.cid.toString()}`, 'BlobNotFound')
+          }
+        }
+        if (w.action === 'create' && currentCid) {
+          throw new InvalidRequestError(`Record already exists: ${w.uri}`)
+        }
+        results.push({ action: w.action, uri: w.uri, cid: w.cid.toString(), validationStatus: w.validationStatus })
+        if (currentCid?.equals(w.cid)) continue // putRecord with identical content: nothing to commit
+        if (currentCid) {
+          ops.push({ action: 'update', path, cid: w.cid, prev: currentCid })
+          repoOps.push({ action: WriteOpAction.Update, collection: w.collection as NsidString, rkey: w.rkey, record: w.record as never })
+        } else {
+          ops.push({ action: 'create', path, cid: w.cid })
+          repoOps.push({ action: WriteOpAction.Create, collection: w.collection as NsidString, rkey: w.rkey, record: w.record as never })
+        }
+      }
+      if (repoOps.length === 0) return { commit: null, results }
+
+      const repo = await Repo.load(storage, root.cid)
+      const commit = await repo.formatCommit(repoOps, await this.signingKey(did))
+      const body = await commitEventBody(did, commit, ops, repo.commit.data)
+      const carBytes = (body.blocks as Uint8Array).length
+      if (carBytes > MAX_COMMIT_BLOCKS_BYTES) {
+        throw new InvalidRequestError(`Commit too large: ${carBytes} bytes of blocks (at most ${MAX_COMMIT_BLOCKS_BYTES})`)
+      }
+
+      const orphaned: string[] = []
+      this.sequencer.transact(() => {
+        // The lock serialises this process; this guards against anything else that moved the root meanwhile.
+        if (!storage.rootSync()?.cid.equals(root.cid)) throw new Error(`repo root of ${did} moved during a write`)
+        for (const w of writes) {
+          if (w.action === 'delete') {
+            this.records.delete(w.uri)
+          } else {
+            this.records.put({ uri: w.uri, did, collection: w.collection, rkey: w.rkey, cid: w.cid.toString(), rev: commit.rev })
+          }
+          if (w.action !== 'create') orphaned.push(...this.blobs.unlinkRecord(did, w.uri))
+          if (w.action !== 'delete') this.blobs.link(did, w.uri, w.blobs.map((b) => b.cid.toString()))
+        }
+        // A removed record block stays if another record in this repo has identical content (same CID).
+        storage.applyCommitSync(commit, (cid) => this.records.cidInUse(did, cid.toString()))
+        this.sequencer.append(did, 'commit', body)
+      })
+      const stillOrphaned = orphaned.filter((cid) => !this.blobs.isReferenced(did, cid))
+      if (stillOrphaned.length) this.onBlobsOrphaned(did, [...new Set(stillOrphaned)])
+      return { commit: { cid: commit.cid.toString(), rev: commit.rev }, results }
+    })
+  }
+}
+
+function parseCid(cid: string): Cid {
+  return CID.parse(cid)
+}

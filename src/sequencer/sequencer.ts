@@ -1,0 +1,73 @@
+// The event log. Events are appended inside the same SQLite transaction as the change they describe; listeners (the
+// firehose, the relay notifier) hear about new seqs only after that transaction has committed.
+import { EventEmitter } from 'node:events'
+import type { Db } from '../db/index.ts'
+import { encodeFrame, type EventType } from './frames.ts'
+
+export type SeqRow = { seq: number; did: string; event_type: EventType; frame: Uint8Array; sequenced_at: string }
+
+export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
+  private readonly db: Db
+  private readonly stmts
+  private depth = 0
+  private appended = false
+
+  constructor(db: Db) {
+    super()
+    this.setMaxListeners(0)
+    this.db = db
+    this.stmts = {
+      lastAssigned: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'`).pluck(),
+      insert: db.prepare('INSERT INTO repo_seq (seq, did, event_type, frame, sequenced_at) VALUES (?, ?, ?, ?, ?)'),
+      latest: db.prepare('SELECT max(seq) FROM repo_seq').pluck(),
+      oldest: db.prepare('SELECT min(seq) FROM repo_seq').pluck(),
+      range: db.prepare('SELECT seq, did, event_type, frame, sequenced_at FROM repo_seq WHERE seq > ? ORDER BY seq LIMIT ?'),
+    }
+  }
+
+  /**
+   * Run `fn` in one transaction and tell listeners about the events it appended once it has committed. Nested calls
+   * join the outer transaction (better-sqlite3 turns them into savepoints).
+   */
+  transact<T>(fn: () => T): T {
+    this.depth += 1
+    let result: T
+    try {
+      result = this.db.transaction(fn)()
+    } catch (err) {
+      if (this.depth === 1) this.appended = false
+      throw err
+    } finally {
+      this.depth -= 1
+    }
+    if (this.depth === 0 && this.appended) {
+      this.appended = false
+      this.emit('events', this.latestSeq())
+    }
+    return result
+  }
+
+  /** Append one event; only valid inside `transact`. The frame carries its seq and time, so it is encoded here. */
+  append(did: string, type: EventType, body: Record<string, unknown>): number {
+    if (this.depth === 0) throw new Error('Sequencer.append outside Sequencer.transact')
+    const seq = ((this.stmts.lastAssigned.get() as number | undefined) ?? 0) + 1
+    const time = new Date().toISOString()
+    const frame = encodeFrame(`#${type}`, { ...body, seq, time })
+    this.stmts.insert.run(seq, did, type, frame, time)
+    this.appended = true
+    return seq
+  }
+
+  latestSeq(): number {
+    return (this.stmts.latest.get() as number | null) ?? 0
+  }
+
+  oldestSeq(): number | null {
+    return (this.stmts.oldest.get() as number | null) ?? null
+  }
+
+  /** Events with seq > `after`, oldest first, at most `limit`. */
+  range(after: number, limit: number): SeqRow[] {
+    return this.stmts.range.all(after, limit) as SeqRow[]
+  }
+}
