@@ -1,4 +1,4 @@
-// Entry point: parse config (exit 1 with one line on a bad value), start, stop gracefully on SIGINT/SIGTERM.
+// Start the server: parse config (exit 1 with one line on a bad value), listen, stop gracefully on SIGINT/SIGTERM.
 import { performance } from 'node:perf_hooks'
 import { ConfigError, configFromProcessEnv, type Config } from './config/index.ts'
 import { MigrationError } from './db/migrate.ts'

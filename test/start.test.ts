@@ -1,49 +1,15 @@
 // `npm start`'s entry point as a user runs it: no config but a port and a data directory, embedded PLC directory.
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import readline from 'node:readline'
 import { after, before, describe, it } from 'node:test'
 import { AtpAgent } from '@atproto/api'
 import { DidResolver } from '@atproto/identity'
 import * as plc from '@did-plc/lib'
+import { spawnServer, stopChild as stop } from './helpers/child.ts'
 import { freePort } from './helpers/pds.ts'
-
-/** Spawn the server and resolve with its "listening" log line (bounded), or reject with what it printed. */
-export async function spawnServer(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['src/index.ts'], {
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stderr = ''
-  child.stderr!.on('data', (c) => (stderr += c))
-  const lines = readline.createInterface({ input: child.stdout! })
-  const listening = new Promise<Record<string, any>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "listening" line within 20 s; stderr: ${stderr}`)), 20_000)
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line)
-      if (entry.msg === 'aurora-locus listening') {
-        clearTimeout(timer)
-        resolve(entry)
-      }
-    })
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      reject(new Error(`server exited with ${code}: ${stderr}`))
-    })
-  })
-  return { child, listening: await listening }
-}
-
-async function stop(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode
-  child.kill('SIGTERM')
-  const [code] = await once(child, 'exit')
-  return code
-}
 
 describe('npm start (embedded PLC, zero config)', () => {
   let dir: string

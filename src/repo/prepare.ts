@@ -1,6 +1,6 @@
 // Turn XRPC write inputs into prepared writes: syntax checks, $type, lexicon validation, record CID and blob refs.
 // Everything here runs before the repo lock is taken, and throws 400s; nothing is written.
-import { lexicons } from '@atproto/api'
+import type { Lexicons } from '@atproto/lexicon'
 import { TID } from '@atproto/common-web'
 import { encode as cborEncode } from '@atproto/lex-cbor'
 import { cidForCbor, type Cid } from '@atproto/lex-data'
@@ -8,6 +8,14 @@ import { BlobRef, jsonToLex, lexToIpld, ValidationError } from '@atproto/lexicon
 import { isValidNsid, isValidRecordKey, isValidTid } from '@atproto/syntax'
 import { CID } from 'multiformats/cid'
 import { InvalidRequestError } from '../xrpc/errors.ts'
+
+// The published com.atproto.* and app.bsky.* schemas. @atproto/api is the heaviest import we have (~0.4 s), so it is
+// loaded on the first write rather than at startup.
+let lexiconsPromise: Promise<Lexicons> | undefined
+function loadLexicons(): Promise<Lexicons> {
+  lexiconsPromise ??= import('@atproto/api').then((api) => api.lexicons as unknown as Lexicons)
+  return lexiconsPromise
+}
 
 /** Largest record, DAG-CBOR encoded: what a relay accepts in a #commit. */
 export const MAX_RECORD_BYTES = 1_000_000
@@ -46,9 +54,10 @@ function checkCollection(collection: string): void {
   if (!isValidNsid(collection)) throw new InvalidRequestError(`Invalid collection NSID: ${collection}`)
 }
 
-function checkRkey(collection: string, rkey: string, validating: boolean): void {
+async function checkRkey(collection: string, rkey: string, validating: boolean): Promise<void> {
   if (!isValidRecordKey(rkey)) throw new InvalidRequestError(`Invalid record key: ${rkey}`)
   if (!validating) return
+  const lexicons = await loadLexicons()
   // The lexicon's key type, when we know the lexicon: tid, nsid, literal:<value> or any.
   const key = (lexicons.getDef(collection) as { key?: string } | undefined)?.key
   if (key === 'tid' && !isValidTid(rkey)) throw new InvalidRequestError(`Record key must be a TID for ${collection}`)
@@ -80,6 +89,7 @@ async function prepareRecord(collection: string, json: unknown, validate: boolea
 
   let validationStatus: 'valid' | 'unknown' | undefined
   if (validate !== false) {
+    const lexicons = await loadLexicons()
     const known = lexicons.getDef(collection) !== undefined
     if (!known && validate === true) throw new InvalidRequestError(`Lexicon not found: lex:${collection}`)
     if (known) {
@@ -130,7 +140,7 @@ export async function prepareCreate(opts: {
 }): Promise<PreparedCreate> {
   checkCollection(opts.collection)
   const rkey = opts.rkey ?? TID.nextStr()
-  checkRkey(opts.collection, rkey, opts.validate !== false)
+  await checkRkey(opts.collection, rkey, opts.validate !== false)
   const prepared = await prepareRecord(opts.collection, opts.record, opts.validate)
   return { action: 'create', uri: atUri(opts.did, opts.collection, rkey), collection: opts.collection, rkey, ...prepared }
 }
@@ -144,7 +154,7 @@ export async function prepareUpdate(opts: {
   swapRecord?: string | null
 }): Promise<PreparedUpdate> {
   checkCollection(opts.collection)
-  checkRkey(opts.collection, opts.rkey, opts.validate !== false)
+  await checkRkey(opts.collection, opts.rkey, opts.validate !== false)
   const swapCid = swapOf(opts.swapRecord)
   const prepared = await prepareRecord(opts.collection, opts.record, opts.validate)
   return {
