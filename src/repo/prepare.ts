@@ -80,12 +80,7 @@ async function prepareRecord(collection: string, json: unknown, validate: boolea
   if (withType.$type !== collection) {
     throw new InvalidRequestError(`Invalid $type: expected ${collection}, got ${String(withType.$type)}`)
   }
-  let lex: unknown
-  try {
-    lex = jsonToLex(withType)
-  } catch (err) {
-    throw new InvalidRequestError(`Invalid record: ${(err as Error).message}`)
-  }
+  const lex = parseLexJson(withType)
 
   let validationStatus: 'valid' | 'unknown' | undefined
   if (validate !== false) {
@@ -107,18 +102,38 @@ async function prepareRecord(collection: string, json: unknown, validate: boolea
 
   const blobs: BlobUse[] = []
   collectBlobs(lex, blobs)
-  const record = lexToIpld(lex) as Record<string, unknown>
+  const { value: record, bytes, cid } = await encodeLex(lex)
+  if (bytes.length > MAX_RECORD_BYTES) {
+    throw new InvalidRequestError(`Record is too large: ${bytes.length} bytes (at most ${MAX_RECORD_BYTES})`)
+  }
+  return { record, cid, blobs, validationStatus }
+}
+
+/** Lexicon JSON ($link, $bytes, blob objects) → lex values; malformed special objects are a 400. */
+function parseLexJson(json: unknown): unknown {
+  try {
+    return jsonToLex(json)
+  } catch (err) {
+    throw new InvalidRequestError(`Invalid record: ${(err as Error).message}`)
+  }
+}
+
+/** Lex value → the stored IPLD value, its DAG-CBOR bytes and CID. Values outside the data model are a 400. */
+async function encodeLex(lex: unknown): Promise<{ value: Record<string, unknown>; bytes: Uint8Array; cid: Cid }> {
+  const value = lexToIpld(lex as never) as Record<string, unknown>
   let bytes: Uint8Array
   try {
-    bytes = cborEncode(record as never)
+    bytes = cborEncode(value as never)
   } catch (err) {
     // Floats, undefined and other values outside the AT data model.
     throw new InvalidRequestError(`Invalid record: ${(err as Error).message}`)
   }
-  if (bytes.length > MAX_RECORD_BYTES) {
-    throw new InvalidRequestError(`Record is too large: ${bytes.length} bytes (at most ${MAX_RECORD_BYTES})`)
-  }
-  return { record, cid: await cidForCbor(bytes), blobs, validationStatus }
+  return { value, bytes, cid: await cidForCbor(bytes) }
+}
+
+/** The stored form of a JSON value, exactly as a record write would store it (for data-model vectors). */
+export function encodeRecordJson(json: unknown): Promise<{ bytes: Uint8Array; cid: Cid }> {
+  return encodeLex(parseLexJson(json))
 }
 
 function collectBlobs(value: unknown, out: BlobUse[]): void {
