@@ -22,6 +22,10 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
       latest: db.prepare('SELECT max(seq) FROM repo_seq').pluck(),
       oldest: db.prepare('SELECT min(seq) FROM repo_seq').pluck(),
       range: db.prepare('SELECT seq, did, event_type, frame, sequenced_at FROM repo_seq WHERE seq > ? ORDER BY seq LIMIT ?'),
+      firstSince: db.prepare('SELECT seq FROM repo_seq WHERE sequenced_at >= ? ORDER BY sequenced_at, seq LIMIT 1').pluck(),
+      prune: db.prepare(
+        'DELETE FROM repo_seq WHERE seq IN (SELECT seq FROM repo_seq WHERE sequenced_at < ? ORDER BY sequenced_at LIMIT ?)',
+      ),
     }
   }
 
@@ -50,7 +54,7 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
   /** Append one event; only valid inside `transact`. The frame carries its seq and time, so it is encoded here. */
   append(did: string, type: EventType, body: Record<string, unknown>): number {
     if (this.depth === 0) throw new Error('Sequencer.append outside Sequencer.transact')
-    const seq = ((this.stmts.lastAssigned.get() as number | undefined) ?? 0) + 1
+    const seq = this.lastAssignedSeq() + 1
     const time = new Date().toISOString()
     const frame = encodeFrame(`#${type}`, { ...body, seq, time })
     this.stmts.insert.run(seq, did, type, frame, time)
@@ -69,5 +73,20 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
   /** Events with seq > `after`, oldest first, at most `limit`. */
   range(after: number, limit: number): SeqRow[] {
     return this.stmts.range.all(after, limit) as SeqRow[]
+  }
+
+  /** The highest seq ever assigned, even if that event has since been pruned (0 if none). */
+  lastAssignedSeq(): number {
+    return (this.stmts.lastAssigned.get() as number | undefined) ?? 0
+  }
+
+  /** The first event sequenced at or after `time` (ISO string), or null. */
+  firstSeqSince(time: string): number | null {
+    return (this.stmts.firstSince.get(time) as number | undefined) ?? null
+  }
+
+  /** Delete at most `limit` events sequenced before `time`; returns how many went. Seqs are never reused. */
+  pruneBefore(time: string, limit: number): number {
+    return this.stmts.prune.run(time, limit).changes
   }
 }

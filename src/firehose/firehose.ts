@@ -1,0 +1,222 @@
+// com.atproto.sync.subscribeRepos: takes WebSocket upgrades from the HTTP server, starts each subscriber at its
+// cursor, wakes every subscriber when the sequencer reports committed events (no polling), prunes the log, and keeps
+// the figures a status page reads (`stats()`).
+import { EventEmitter } from 'node:events'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import type { Logger } from '../logger.ts'
+import type { Sequencer } from '../sequencer/sequencer.ts'
+import { parseCursor, resolveStart } from './cursor.ts'
+import { EventLog, type EventLogLimits } from './event-log.ts'
+import { refuseUpgrade } from './http-refusal.ts'
+import { Keepalive, type KeepaliveTiming } from './keepalive.ts'
+import { CLOSE_GOING_AWAY, consumerTooSlowError, invalidRequestError, SUBSCRIBE_REPOS_PATH } from './messages.ts'
+import { Retention } from './retention.ts'
+import { Subscriber, type EndReason, type SubscriberInfo, type SubscriberLimits } from './subscriber.ts'
+
+export type FirehoseTuning = Omit<SubscriberLimits, 'maxBuffer'> & {
+  keepalive: KeepaliveTiming
+  cache: EventLogLimits
+  /** On shutdown, how long peers have to answer our close frame. */
+  shutdownGraceMs: number
+}
+
+export function defaultTuning(maxBuffer: number): FirehoseTuning {
+  return {
+    keepalive: { intervalMs: 30_000, timeoutMs: 60_000 },
+    // Half the allowed lag at most, so a subscriber that just caught up is not already "too slow".
+    windowEvents: Math.max(1, Math.min(500, Math.floor(maxBuffer / 2))),
+    windowBytes: 4 * 1024 * 1024,
+    pageSize: 100,
+    retryMinMs: 50,
+    retryMaxMs: 5_000,
+    closeGraceMs: 10_000,
+    shutdownGraceMs: 1_000,
+    // Live subscribers are a few events behind at most; anyone further back reads the log like a replay.
+    cache: { cacheEvents: 256, cacheBytes: 8 * 1024 * 1024, refreshPage: 256 },
+  }
+}
+
+export type FirehoseStats = {
+  enabled: boolean
+  latestSeq: number
+  maxBuffer: number
+  retentionHours: number
+  subscriberCount: number
+  subscribers: SubscriberInfo[]
+  /** WebSockets still open, including ones told to go that have not closed yet. */
+  openSockets: number
+  cache: { events: number; bytes: number }
+  totals: { connections: number } & Partial<Record<EndReason, number>>
+}
+
+type DisconnectInfo = SubscriberInfo & { reason: EndReason }
+
+type FirehoseEvents = {
+  connect: [SubscriberInfo]
+  /** The subscriber stopped streaming (its socket may still be closing). */
+  disconnect: [DisconnectInfo]
+  /** Its socket is closed and released. */
+  closed: [id: number]
+}
+
+export class Firehose extends EventEmitter<FirehoseEvents> {
+  readonly enabled: boolean
+  readonly log: EventLog
+  readonly retention: Retention
+  readonly keepalive: Keepalive
+  private readonly sequencer: Sequencer
+  private readonly logger: Logger
+  private readonly limits: SubscriberLimits
+  private readonly tuning: FirehoseTuning
+  private readonly wss: WebSocketServer
+  private readonly subscribers = new Set<Subscriber>()
+  private readonly totals: FirehoseStats['totals'] = { connections: 0 }
+  private nextId = 0
+  private fanout: NodeJS.Immediate | undefined
+  private closing: Promise<void> | undefined
+
+  constructor(deps: {
+    sequencer: Sequencer
+    logger: Logger
+    enabled: boolean
+    maxBuffer: number
+    retentionHours: number
+    tuning?: Partial<FirehoseTuning>
+  }) {
+    super()
+    this.setMaxListeners(0)
+    this.sequencer = deps.sequencer
+    this.logger = deps.logger
+    this.enabled = deps.enabled
+    this.tuning = { ...defaultTuning(deps.maxBuffer), ...deps.tuning }
+    this.limits = { ...this.tuning, maxBuffer: deps.maxBuffer }
+    this.log = new EventLog(deps.sequencer, this.tuning.cache)
+    // Clients send nothing but control frames; a big message is a misbehaving peer.
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 })
+    this.retention = new Retention({
+      sequencer: deps.sequencer,
+      logger: deps.logger,
+      retentionHours: deps.retentionHours,
+      onPruned: () => this.dropPrunedSubscribers(),
+    })
+    this.keepalive = new Keepalive(this.tuning.keepalive, () => this.subscribers, deps.logger)
+    this.sequencer.on('events', this.onEvents)
+    this.retention.start()
+    this.keepalive.start()
+  }
+
+  /** The HTTP server's `upgrade` event. Only subscribeRepos upgrades; everything else gets an XRPC error. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    if (url.pathname !== SUBSCRIBE_REPOS_PATH) {
+      return refuseUpgrade(socket, 404, 'NotFound', 'Only com.atproto.sync.subscribeRepos accepts WebSocket upgrades')
+    }
+    if (req.method !== 'GET') {
+      return refuseUpgrade(socket, 405, 'InvalidRequest', `Incorrect HTTP method (${req.method}) expected GET`)
+    }
+    if (!this.enabled) {
+      return refuseUpgrade(socket, 501, 'MethodNotImplemented', 'The firehose is disabled on this server')
+    }
+    if (this.closing) {
+      return refuseUpgrade(socket, 503, 'NotEnoughResources', 'The server is shutting down')
+    }
+    const parsed = parseCursor(url)
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, parsed))
+  }
+
+  stats(): FirehoseStats {
+    return {
+      enabled: this.enabled,
+      latestSeq: this.log.head,
+      maxBuffer: this.limits.maxBuffer,
+      retentionHours: this.retention.retentionMs / 3_600_000,
+      subscriberCount: this.subscribers.size,
+      subscribers: [...this.subscribers].map((s) => s.info()),
+      openSockets: this.wss.clients.size,
+      cache: this.log.cacheStats(),
+      totals: { ...this.totals },
+    }
+  }
+
+  /** Stop timers, send every subscriber a close frame, and cut whoever has not gone after a short grace. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.sequencer.off('events', this.onEvents)
+      clearImmediate(this.fanout)
+      this.keepalive.stop()
+      const pruning = this.retention.stop()
+      for (const sub of [...this.subscribers]) sub.end('ServerShutdown', { code: CLOSE_GOING_AWAY })
+      const open = [...this.wss.clients]
+      const grace = setTimeout(() => open.forEach((ws) => ws.terminate()), this.tuning.shutdownGraceMs)
+      await Promise.all(open.map((ws) => (ws.readyState === ws.CLOSED ? null : new Promise((r) => ws.once('close', r)))))
+      clearTimeout(grace)
+      await pruning
+      await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    })()
+    return this.closing
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage, parsed: ReturnType<typeof parseCursor>): void {
+    const cursor = 'cursor' in parsed ? parsed.cursor : undefined
+    const sub = new Subscriber({
+      id: ++this.nextId,
+      ws,
+      remoteAddress: req.socket.remoteAddress ?? 'unknown',
+      cursor,
+      log: this.log,
+      limits: this.limits,
+      logger: this.logger,
+      resolveStart: () => resolveStart(this.sequencer, cursor, this.retention.cutoff()),
+      onEnd: (s, reason) => this.onEnd(s, reason),
+    })
+    ws.once('close', () => this.emit('closed', sub.id))
+    this.subscribers.add(sub)
+    this.totals.connections += 1
+    this.logger.info({ id: sub.id, remoteAddress: sub.remoteAddress, cursor }, 'firehose subscriber connected')
+    this.emit('connect', sub.info())
+    if ('error' in parsed) sub.end('InvalidRequest', { frame: invalidRequestError(parsed.error) })
+    else sub.pump()
+  }
+
+  private onEnd(sub: Subscriber, reason: EndReason): void {
+    if (!this.subscribers.delete(sub)) return
+    this.totals[reason] = (this.totals[reason] ?? 0) + 1
+    const info = sub.info()
+    this.logger.info(
+      { id: sub.id, remoteAddress: sub.remoteAddress, reason, lastSentSeq: info.lastSentSeq, lag: info.lag },
+      'firehose subscriber disconnected',
+    )
+    this.emit('disconnect', { ...info, reason })
+  }
+
+  // Called synchronously after each committing transaction: coalesce into one fan-out per event-loop turn.
+  private readonly onEvents = (latestSeq: number): void => {
+    this.log.noteHead(latestSeq)
+    this.fanout ??= setImmediate(this.fanOut)
+  }
+
+  private readonly fanOut = (): void => {
+    this.fanout = undefined
+    try {
+      this.log.refresh()
+    } catch (err) {
+      // Subscribers then read the log themselves, each with its own retry.
+      this.logger.warn({ err }, 'firehose: refreshing the event cache failed')
+    }
+    for (const sub of this.subscribers) sub.pump()
+  }
+
+  // A subscriber still behind events that were just pruned would silently skip them: cut it off instead; its
+  // next connection with the same cursor gets OutdatedCursor.
+  private dropPrunedSubscribers(): void {
+    if (this.closing) return
+    const firstKept = this.sequencer.oldestSeq() ?? this.sequencer.lastAssignedSeq() + 1
+    for (const sub of [...this.subscribers]) {
+      if (sub.position !== null && sub.position < firstKept - 1) {
+        sub.end('ConsumerTooSlow', { frame: consumerTooSlowError })
+      }
+    }
+  }
+}
