@@ -182,6 +182,27 @@ describe('repository writes', () => {
     assert.equal(pds.ctx.blobs.get(did, up.data.blob.ref.toString()), undefined)
   })
 
+  it('deletes uploads no record used within an hour, and keeps used ones', async () => {
+    const { agent, did } = alice
+    const unused = await agent.com.atproto.repo.uploadBlob(new Uint8Array([1, 2, 3]), { encoding: 'application/octet-stream' })
+    const used = await agent.com.atproto.repo.uploadBlob(new Uint8Array([4, 5, 6, 7]), { encoding: 'image/jpeg' })
+    await agent.com.atproto.repo.createRecord({
+      repo: did,
+      collection: 'app.bsky.feed.post',
+      record: { ...post('kept'), embed: { $type: 'app.bsky.embed.images', images: [{ alt: '', image: used.data.blob }] } },
+    })
+    const unusedCid = unused.data.blob.ref.toString()
+    const usedCid = used.data.blob.ref.toString()
+    assert.equal(await pds.ctx.blobStore.deleteStaleUploads(Date.now()), 0, 'nothing is stale yet')
+    assert.ok(await pds.ctx.blobStore.exists(did, unusedCid))
+    const deleted = await pds.ctx.blobStore.deleteStaleUploads(Date.now() + 2 * 60 * 60 * 1000)
+    assert.ok(deleted >= 1)
+    assert.equal(pds.ctx.blobs.get(did, unusedCid), undefined)
+    assert.equal(await pds.ctx.blobStore.exists(did, unusedCid), false)
+    assert.ok(pds.ctx.blobs.get(did, usedCid))
+    assert.ok(await pds.ctx.blobStore.exists(did, usedCid))
+  })
+
   it('refuses a blob over the upload limit with PayloadTooLarge', async () => {
     const small = await startPds({ plcUrl: plc.url, env: { PDS_BLOB_UPLOAD_LIMIT: '1000' } })
     try {
