@@ -17,6 +17,7 @@ import { createIdResolver } from './identity/resolver.ts'
 import type { Logger } from './logger.ts'
 import { BlobIndex } from './blob/blob-index.ts'
 import { BlobStore } from './blob/blob-store.ts'
+import { Firehose } from './firehose/firehose.ts'
 import { RecordIndex } from './repo/record-index.ts'
 import { RepoService } from './repo/repo-service.ts'
 import { Sequencer } from './sequencer/sequencer.ts'
@@ -42,6 +43,7 @@ export type AppContext = {
   blobs: BlobIndex
   blobStore: BlobStore
   repo: RepoService
+  firehose: Firehose
 }
 
 export async function createContext(cfg: Config, log: Logger): Promise<AppContext> {
@@ -90,5 +92,12 @@ export async function createContext(cfg: Config, log: Logger): Promise<AppContex
     blobs,
     blobStore,
     repo,
+    firehose: new Firehose({
+      sequencer,
+      logger: log,
+      enabled: cfg.federation.firehoseEnabled,
+      maxBuffer: cfg.firehose.maxBuffer,
+      retentionHours: cfg.firehose.retentionHours,
+    }),
   }
 }

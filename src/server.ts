@@ -1,4 +1,5 @@
-// The HTTP server: XRPC under /xrpc, handle verification under /.well-known, the dev PLC directory under /plc.
+// The HTTP server: XRPC under /xrpc (and the firehose upgrade), handle verification under /.well-known, the status
+// page at /, and the dev PLC directory under /plc.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import cors from 'cors'
@@ -6,7 +7,9 @@ import express from 'express'
 import type { Config } from './config/index.ts'
 import { createContext, type AppContext } from './context.ts'
 import type { Logger } from './logger.ts'
+import { startMaintenance } from './maintenance.ts'
 import { createPlcDirectoryRouter } from './plc-directory/index.ts'
+import { bannerText, renderStatusPage, wantsHtml } from './status/status-page.ts'
 import { createXrpcRouter } from './xrpc/router.ts'
 import { routes } from './xrpc/routes.ts'
 
@@ -18,14 +21,33 @@ export type PdsServer = {
 }
 
 export function createApp(ctx: AppContext): express.Express {
+  const startedAt = new Date().toISOString()
   const app = express()
   app.disable('x-powered-by')
   app.set('trust proxy', false)
   app.use(cors({ maxAge: 86400 }))
 
-  app.get('/', (_req, res) => {
-    res.type('text/plain').send(`Aurora Locus ${ctx.version}: an AT Protocol Personal Data Server\n\n` +
-      'Most API routes are under /xrpc/\n')
+  // Browsers get the operator's status page; everything else the reference's plain-text banner.
+  app.get('/', (req, res) => {
+    if (!wantsHtml(req.headers.accept)) {
+      res.type('text/plain').send(bannerText(ctx.version))
+      return
+    }
+    const firehose = ctx.firehose.stats()
+    res.type('html').send(
+      renderStatusPage({
+        version: ctx.version,
+        publicUrl: ctx.cfg.publicUrl,
+        hostname: ctx.cfg.hostname,
+        accounts: ctx.accounts.store.count(),
+        latestSeq: firehose.latestSeq,
+        firehose,
+        federationEnabled: ctx.cfg.federation.enabled,
+        relays: [],
+        startedAt,
+        now: new Date().toISOString(),
+      }),
+    )
   })
   app.get('/robots.txt', (_req, res) => {
     res.type('text/plain').send('User-agent: *\nAllow: /\n')
@@ -42,7 +64,20 @@ export function createApp(ctx: AppContext): express.Express {
     res.type('text/plain').send(account.did)
   })
 
-  if (ctx.cfg.embeddedPlc) app.use('/plc', createPlcDirectoryRouter(ctx.db, ctx.log))
+  if (ctx.cfg.embeddedPlc) {
+    const plc = createPlcDirectoryRouter(ctx.db, ctx.log)
+    app.use('/plc', plc)
+    // @atproto/identity's DidResolver builds `new URL('/' + did, plcUrl)`, which drops the `/plc` path of its
+    // plcUrl; so the directory's reads also answer at the root, where no other route can start with "did:plc:".
+    app.get(/^\/did(?::|%3A)plc(?::|%3A)/i, plc)
+  }
+  // subscribeRepos is a WebSocket; a plain GET (no Upgrade header) is told so, as the spec asks.
+  app.get('/xrpc/com.atproto.sync.subscribeRepos', (_req, res) => {
+    res.status(426).set('Upgrade', 'websocket').json({
+      error: 'InvalidRequest',
+      message: 'com.atproto.sync.subscribeRepos is a WebSocket subscription: connect with Upgrade: websocket',
+    })
+  })
   app.use('/xrpc', createXrpcRouter(ctx, routes))
   app.use((_req, res) => {
     res.status(404).json({ error: 'NotFound', message: 'Not Found' })
@@ -54,7 +89,8 @@ export async function startServer(cfg: Config, log: Logger): Promise<PdsServer> 
   const ctx = await createContext(cfg, log)
   const app = createApp(ctx)
   const server = http.createServer(app)
-  // Slow or idle clients must not pin sockets forever; the firehose (later) upgrades out of these limits.
+  server.on('upgrade', (req, socket, head) => ctx.firehose.handleUpgrade(req, socket, head))
+  // Slow or idle clients must not pin sockets forever; firehose sockets upgrade out of these limits.
   server.keepAliveTimeout = 65_000
   server.requestTimeout = 5 * 60_000
   await new Promise<void>((resolve, reject) => {
@@ -62,12 +98,14 @@ export async function startServer(cfg: Config, log: Logger): Promise<PdsServer> 
     server.listen(cfg.port, () => resolve())
   })
   const { port } = server.address() as AddressInfo
+  const stopMaintenance = startMaintenance(ctx)
   let closing: Promise<void> | undefined
   const close = () =>
-    (closing ??= new Promise<void>((resolve) => {
+    // Firehose sockets first: the HTTP server does not close while upgraded connections are open.
+    (closing ??= Promise.resolve(stopMaintenance()).then(() => ctx.firehose.close()).then(() => new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeIdleConnections()
-    }).then(() => {
+    })).then(() => {
       ctx.db.close()
     }))
   return { ctx, server, url: `http://localhost:${port}`, close }

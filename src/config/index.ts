@@ -28,6 +28,12 @@ export type Config = Readonly<{
     crawlEnabled: boolean
     autoStream: boolean
   }>
+  firehose: Readonly<{
+    /** How many events a live subscriber may fall behind before it is cut off with ConsumerTooSlow. */
+    maxBuffer: number
+    /** Events older than this are pruned from the log; older cursors get #info OutdatedCursor. */
+    retentionHours: number
+  }>
 }>
 
 export class ConfigError extends Error {}
@@ -74,6 +80,8 @@ const envSchema = z.object({
   PDS_FEDERATION_FIREHOSE_ENABLED: bool.default(true),
   PDS_FEDERATION_CRAWL_ENABLED: bool.default(true),
   PDS_FEDERATION_AUTO_STREAM: bool.optional(),
+  PDS_FIREHOSE_MAX_BUFFER: z.coerce.number({ message: 'expected a number of events' }).int().positive().default(5000),
+  PDS_FIREHOSE_RETENTION_HOURS: z.coerce.number({ message: 'expected a number of hours' }).positive().default(72),
 })
 
 /** Parse `env` (normally `process.env`) into the config. Throws ConfigError naming the first bad variable. */
@@ -136,6 +144,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       firehoseEnabled: e.PDS_FEDERATION_FIREHOSE_ENABLED,
       crawlEnabled: e.PDS_FEDERATION_CRAWL_ENABLED,
       autoStream: e.PDS_FEDERATION_AUTO_STREAM ?? federationEnabled,
+    }),
+    firehose: Object.freeze({
+      maxBuffer: e.PDS_FIREHOSE_MAX_BUFFER,
+      retentionHours: e.PDS_FIREHOSE_RETENTION_HOURS,
     }),
   })
 }
