@@ -11,6 +11,8 @@ export type AccountRow = {
   email_confirmed_at: string | null
   deactivated_at: string | null
   takedown_ref: string | null
+  /** Set with deactivation: the owner's hint for when the account may be deleted (migrations/004). */
+  delete_after?: string | null
 }
 
 export type NewAccount = Pick<AccountRow, 'did' | 'handle' | 'email' | 'password_scrypt' | 'signing_key_hex'>
@@ -28,6 +30,9 @@ export class AccountStore {
       byHandle: db.prepare('SELECT * FROM account WHERE handle = ?'),
       byEmail: db.prepare('SELECT * FROM account WHERE email = ?'),
       count: db.prepare('SELECT count(*) AS n FROM account'),
+      setDeactivated: db.prepare('UPDATE account SET deactivated_at = ?, delete_after = ? WHERE did = ?'),
+      setTakedownRef: db.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?'),
+      delete: db.prepare('DELETE FROM account WHERE did = ?'),
     }
   }
 
@@ -54,5 +59,20 @@ export class AccountStore {
 
   count(): number {
     return (this.stmts.count.get() as { n: number }).n
+  }
+
+  /** Deactivate (a time) or reactivate (null). False when there is no such account. */
+  setDeactivated(did: string, deactivatedAt: string | null, deleteAfter: string | null = null): boolean {
+    return this.stmts.setDeactivated.run(deactivatedAt, deleteAfter, did).changes > 0
+  }
+
+  /** Take down (a reference) or restore (null). False when there is no such account. */
+  setTakedownRef(did: string, ref: string | null): boolean {
+    return this.stmts.setTakedownRef.run(ref, did).changes > 0
+  }
+
+  /** The account row; its sessions, app passwords, repo root and blob rows go with it (ON DELETE CASCADE). */
+  delete(did: string): boolean {
+    return this.stmts.delete.run(did).changes > 0
   }
 }

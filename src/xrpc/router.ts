@@ -76,7 +76,18 @@ async function send(res: Response, output: HandlerOutput): Promise<void> {
   if (output instanceof RawOutput) {
     res.status(200).type(output.contentType).set(output.headers)
     if (output.body instanceof Readable) {
-      await pipeline(output.body, res)
+      if (res.req.method === 'HEAD') {
+        output.body.destroy()
+        res.end()
+        return
+      }
+      try {
+        await pipeline(output.body, res)
+      } catch (err) {
+        // The client went away mid-stream: pipeline has already destroyed the body (ending its reads); not our fault.
+        if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' && res.destroyed) return
+        throw err
+      }
     } else {
       res.end(output.body)
     }

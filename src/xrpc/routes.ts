@@ -19,6 +19,22 @@ import getRecord from '../api/com/atproto/repo/getRecord.ts'
 import listRecords from '../api/com/atproto/repo/listRecords.ts'
 import putRecord from '../api/com/atproto/repo/putRecord.ts'
 import uploadBlob from '../api/com/atproto/repo/uploadBlob.ts'
+import listMissingBlobs from '../api/com/atproto/repo/listMissingBlobs.ts'
+import activateAccount from '../api/com/atproto/server/activateAccount.ts'
+import deactivateAccount from '../api/com/atproto/server/deactivateAccount.ts'
+import deleteAccountAdmin from '../api/com/atproto/admin/deleteAccount.ts'
+import getSubjectStatus from '../api/com/atproto/admin/getSubjectStatus.ts'
+import updateSubjectStatus from '../api/com/atproto/admin/updateSubjectStatus.ts'
+import getBlob from '../api/com/atproto/sync/getBlob.ts'
+import getBlocks from '../api/com/atproto/sync/getBlocks.ts'
+import getCheckout from '../api/com/atproto/sync/getCheckout.ts'
+import getHead from '../api/com/atproto/sync/getHead.ts'
+import getLatestCommit from '../api/com/atproto/sync/getLatestCommit.ts'
+import getRecordProof from '../api/com/atproto/sync/getRecord.ts'
+import getRepo from '../api/com/atproto/sync/getRepo.ts'
+import getRepoStatus from '../api/com/atproto/sync/getRepoStatus.ts'
+import listBlobs from '../api/com/atproto/sync/listBlobs.ts'
+import listRepos from '../api/com/atproto/sync/listRepos.ts'
 import type { AuthKind } from './auth.ts'
 import type { MethodDef, MethodType } from './method.ts'
 
@@ -53,4 +69,21 @@ export const routes: readonly Route[] = [
   route('com.atproto.repo.getRecord',            'query',     'none',          getRecord),
   route('com.atproto.repo.listRecords',          'query',     'none',          listRecords),
   route('com.atproto.repo.describeRepo',         'query',     'none',          describeRepo),
+  route('com.atproto.repo.listMissingBlobs',     'query',     'access',        listMissingBlobs),
+  route('com.atproto.server.deactivateAccount',  'procedure', 'accessFull',    deactivateAccount),
+  route('com.atproto.server.activateAccount',    'procedure', 'accessFull',    activateAccount),
+  route('com.atproto.admin.updateSubjectStatus', 'procedure', 'admin',         updateSubjectStatus),
+  route('com.atproto.admin.getSubjectStatus',    'query',     'admin',         getSubjectStatus),
+  route('com.atproto.admin.deleteAccount',       'procedure', 'admin',         deleteAccountAdmin),
+  // sync reads: public; inactive repos still served to their owner or the operator (checked in the handlers)
+  route('com.atproto.sync.getRepo',              'query',     'none',          getRepo),
+  route('com.atproto.sync.getLatestCommit',      'query',     'none',          getLatestCommit),
+  route('com.atproto.sync.getRecord',            'query',     'none',          getRecordProof),
+  route('com.atproto.sync.getBlocks',            'query',     'none',          getBlocks),
+  route('com.atproto.sync.getBlob',              'query',     'none',          getBlob),
+  route('com.atproto.sync.listBlobs',            'query',     'none',          listBlobs),
+  route('com.atproto.sync.listRepos',            'query',     'none',          listRepos),
+  route('com.atproto.sync.getRepoStatus',        'query',     'none',          getRepoStatus),
+  route('com.atproto.sync.getHead',              'query',     'none',          getHead),
+  route('com.atproto.sync.getCheckout',          'query',     'none',          getCheckout),
 ]

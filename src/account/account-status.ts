@@ -1,0 +1,191 @@
+// Account status: deactivation, takedown, deletion. Each change and its firehose events commit in one transaction,
+// so relays never hear of a status the database does not hold (or the reverse).
+import { rm } from 'node:fs/promises'
+import path from 'node:path'
+import type { IdResolver } from '@atproto/identity'
+import type { AppContext } from '../context.ts'
+import type { Db } from '../db/index.ts'
+import { keypairFromHex } from '../identity/keys.ts'
+import { carFile } from '../repo/car-stream.ts'
+import { repoReader } from '../repo/repo-reader.ts'
+import { accountEventBody, identityEventBody } from '../sequencer/events.ts'
+import type { Sequencer } from '../sequencer/sequencer.ts'
+import { InvalidRequestError, UpstreamFailureError } from '../xrpc/errors.ts'
+import type { AccountRow, AccountStore } from './account-store.ts'
+
+/** The status strings of `#account` events and sync.listRepos/getRepoStatus. */
+export type InactiveStatus = 'takendown' | 'suspended' | 'deleted' | 'deactivated' | 'desynchronized' | 'throttled'
+export type RepoStatus = { active: true; status?: undefined } | { active: false; status: InactiveStatus }
+
+/** The reference's precedence: no account → deleted; then takedown; then deactivation. */
+export function repoStatusOf(account: Pick<AccountRow, 'takedown_ref' | 'deactivated_at'> | undefined): RepoStatus {
+  if (!account) return { active: false, status: 'deleted' }
+  if (account.takedown_ref) return { active: false, status: 'takendown' }
+  if (account.deactivated_at) return { active: false, status: 'deactivated' }
+  return { active: true }
+}
+
+export type StatusAttr = { applied: boolean; ref?: string }
+
+export type AccountStatusDeps = {
+  db: Db
+  store: AccountStore
+  sequencer: Sequencer
+  /** Where BlobStore keeps blob bytes (under blobs/<did>/). */
+  dataDirectory: string
+  idResolver: IdResolver
+  publicUrl: string
+}
+
+export class AccountStatusService {
+  private readonly deps: AccountStatusDeps
+  private readonly stmts
+
+  constructor(deps: AccountStatusDeps) {
+    this.deps = deps
+    const { db } = deps
+    this.stmts = {
+      deleteSessions: db.prepare('DELETE FROM session WHERE did = ?'),
+      deleteRecordBlobs: db.prepare('DELETE FROM record_blob WHERE did = ?'),
+      deleteRecords: db.prepare('DELETE FROM record WHERE did = ?'),
+      deleteBlocks: db.prepare('DELETE FROM repo_block WHERE did = ?'),
+      deleteEvents: db.prepare('DELETE FROM repo_seq WHERE did = ?'),
+      listRepos: db.prepare(
+        `SELECT a.did, a.created_at, a.deactivated_at, a.takedown_ref, r.cid AS head, r.rev
+         FROM account a JOIN repo_root r ON r.did = a.did
+         WHERE (a.created_at, a.did) > (?, ?) ORDER BY a.created_at, a.did LIMIT ?`,
+      ),
+    }
+  }
+
+  private account(did: string): AccountRow {
+    const account = this.deps.store.byDid(did)
+    if (!account) throw new InvalidRequestError(`Account not found: ${did}`, 'AccountNotFound')
+    return account
+  }
+
+  private sequenceStatusNow(did: string): RepoStatus {
+    const status = repoStatusOf(this.deps.store.byDid(did))
+    this.deps.sequencer.append(did, 'account', accountEventBody(did, status.active, status.status))
+    return status
+  }
+
+  /** Stop serving the repo and accepting writes. Sessions stay, so the owner can reactivate. */
+  deactivate(did: string, deleteAfter?: string): RepoStatus {
+    return this.deps.sequencer.transact(() => {
+      this.account(did)
+      this.deps.store.setDeactivated(did, new Date().toISOString(), deleteAfter ?? null)
+      return this.sequenceStatusNow(did)
+    })
+  }
+
+  /**
+   * Serve the repo again, after checking that the DID document still names this PDS and the account's key (the
+   * reference's guard for migrated accounts). Sequences #account, #identity and #sync like the reference.
+   */
+  async activate(did: string): Promise<RepoStatus> {
+    const before = this.account(did)
+    if (before.takedown_ref) throw new InvalidRequestError('Account has been taken down', 'AccountNotFound')
+    await this.assertDidDocPointsHere(before)
+    return this.deps.sequencer.transact(() => {
+      const account = this.account(did)
+      if (account.takedown_ref) throw new InvalidRequestError('Account has been taken down', 'AccountNotFound')
+      this.deps.store.setDeactivated(did, null)
+      const status = this.sequenceStatusNow(did)
+      this.deps.sequencer.append(did, 'identity', identityEventBody(did, account.handle))
+      // Read inside the transaction, so the #sync names the same commit a concurrent write would follow.
+      const commit = repoReader(this.deps.db).commitBlock(did)
+      if (commit) {
+        const blocks = carFile(commit.cid, [{ cid: commit.cid, bytes: commit.bytes }])
+        this.deps.sequencer.append(did, 'sync', { did, rev: commit.rev, blocks })
+      }
+      return status
+    })
+  }
+
+  /** Apply or lift a takedown. Applying it also ends every session of the account. */
+  setTakedown(did: string, takedown: StatusAttr): RepoStatus {
+    return this.deps.sequencer.transact(() => {
+      this.account(did)
+      const ref = takedown.applied ? (takedown.ref ?? new Date().toISOString()) : null
+      this.deps.store.setTakedownRef(did, ref)
+      if (takedown.applied) this.stmts.deleteSessions.run(did)
+      return this.sequenceStatusNow(did)
+    })
+  }
+
+  /** Sequence the account's current status again (admin updateSubjectStatus without changes does this). */
+  sequenceStatus(did: string): RepoStatus {
+    return this.deps.sequencer.transact(() => {
+      this.account(did)
+      return this.sequenceStatusNow(did)
+    })
+  }
+
+  /**
+   * Delete the account and everything it stored. Like the reference, its earlier events leave the log and one
+   * `#account` (active=false, status=deleted) stays as the tombstone relays see.
+   */
+  async deleteAccount(did: string): Promise<void> {
+    this.deps.sequencer.transact(() => {
+      this.account(did)
+      this.stmts.deleteRecordBlobs.run(did)
+      this.stmts.deleteRecords.run(did)
+      this.stmts.deleteBlocks.run(did)
+      this.stmts.deleteEvents.run(did)
+      this.deps.store.delete(did)
+      this.deps.sequencer.append(did, 'account', accountEventBody(did, false, 'deleted'))
+    })
+    // Like the reference, answer only once the bytes are gone too. BlobStore keeps a repo's blobs, temporary uploads
+    // included, in <data>/blobs/<did>/ and offers no awaitable "delete all" yet.
+    await rm(path.join(this.deps.dataDirectory, 'blobs', did), { recursive: true, force: true })
+  }
+
+  /** Repos with a root in (created_at, did) order after `after`, for sync.listRepos. */
+  listRepos(after: { createdAt: string; did: string } | null, limit: number) {
+    const rows = this.stmts.listRepos.all(after?.createdAt ?? '', after?.did ?? '', limit) as {
+      did: string
+      created_at: string
+      deactivated_at: string | null
+      takedown_ref: string | null
+      head: string
+      rev: string
+    }[]
+    return rows.map((row) => ({ ...row, ...repoStatusOf(row) }))
+  }
+
+  private async assertDidDocPointsHere(account: AccountRow): Promise<void> {
+    let data: { pds: string; signingKey: string }
+    try {
+      data = await this.deps.idResolver.did.resolveAtprotoData(account.did, true)
+    } catch (err) {
+      throw new UpstreamFailureError(`Could not resolve the DID document of ${account.did}: ${(err as Error).message}`)
+    }
+    if (data.pds !== this.deps.publicUrl) {
+      throw new InvalidRequestError('DID document atproto_pds service endpoint does not match PDS public url')
+    }
+    const key = await keypairFromHex(account.signing_key_hex)
+    if (data.signingKey !== key.did()) {
+      throw new InvalidRequestError('DID document verification method does not match expected signing key')
+    }
+  }
+}
+
+const services = new WeakMap<Db, AccountStatusService>()
+
+/** One service per server, built on first use from the context's services. */
+export function accountStatus(ctx: AppContext): AccountStatusService {
+  let service = services.get(ctx.db)
+  if (!service) {
+    service = new AccountStatusService({
+      db: ctx.db,
+      store: ctx.accounts.store,
+      sequencer: ctx.sequencer,
+      dataDirectory: ctx.cfg.dataDirectory,
+      idResolver: ctx.idResolver,
+      publicUrl: ctx.cfg.publicUrl,
+    })
+    services.set(ctx.db, service)
+  }
+  return service
+}

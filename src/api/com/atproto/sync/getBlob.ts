@@ -1,0 +1,41 @@
+import type { ReadStream } from 'node:fs'
+import { z } from 'zod'
+import { XRPCError } from '../../../../xrpc/errors.ts'
+import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
+import { did } from '../../../../xrpc/schemas.ts'
+import { availableRepo, cid } from './util.ts'
+
+const blobNotFound = () => new XRPCError(404, 'BlobNotFound', 'Blob not found')
+
+/** A stored blob's bytes, when a record of this repo uses it; served so that no browser renders or runs it. */
+export default defineMethod({
+  params: z.object({ did, cid }),
+  handler: async ({ ctx, req, params }) => {
+    await availableRepo(ctx, req, params.did)
+    const key = params.cid.toString()
+    const blob = ctx.blobs.get(params.did, key)
+    if (!blob || !ctx.blobs.isReferenced(params.did, key)) throw blobNotFound()
+    const stream = await opened(ctx.blobStore.stream(params.did, key)).catch(() => {
+      throw blobNotFound()
+    })
+    return new RawOutput(safeMimeType(blob.mime_type), stream, {
+      'Content-Length': String(blob.size),
+      'X-Content-Type-Options': 'nosniff',
+      'Content-Disposition': `attachment; filename="${key}"`,
+      'Content-Security-Policy': "default-src 'none'; sandbox",
+    })
+  },
+})
+
+/** The file is open (so a missing file is a 404 now, not a broken 200 later). */
+function opened(stream: ReadStream): Promise<ReadStream> {
+  return new Promise((resolve, reject) => {
+    stream.once('open', () => resolve(stream))
+    stream.once('error', reject)
+  })
+}
+
+// Express would treat a type without a slash as a file extension; uploads may have stored anything.
+function safeMimeType(mimeType: string): string {
+  return /^[\w.+-]+\/[\w.+-]+$/.test(mimeType) ? mimeType : 'application/octet-stream'
+}

@@ -1,0 +1,24 @@
+import { z } from 'zod'
+import { carFile } from '../../../../repo/car-stream.ts'
+import { repoReader } from '../../../../repo/repo-reader.ts'
+import { InvalidRequestError } from '../../../../xrpc/errors.ts'
+import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
+import { did } from '../../../../xrpc/schemas.ts'
+import { CAR_TYPE, availableRepo, cid } from './util.ts'
+
+/** The asked blocks of one repo as a root-less CAR; any CID the repo does not hold fails the whole request. */
+export default defineMethod({
+  params: z.object({
+    did,
+    // A repeated query parameter arrives as an array, a single one as a string.
+    cids: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(cid).min(1)),
+  }),
+  handler: async ({ ctx, req, params }) => {
+    await availableRepo(ctx, req, params.did)
+    const { found, missing } = repoReader(ctx.db).blocks(params.did, params.cids)
+    if (missing.length) {
+      throw new InvalidRequestError(`Could not find cids: ${missing.map((c) => c.toString()).join(',')}`, 'BlockNotFound')
+    }
+    return new RawOutput(CAR_TYPE, carFile(null, found))
+  },
+})

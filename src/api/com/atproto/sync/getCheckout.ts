@@ -1,0 +1,16 @@
+import { z } from 'zod'
+import { streamRepoCar } from '../../../../repo/car-stream.ts'
+import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
+import { did } from '../../../../xrpc/schemas.ts'
+import { CAR_TYPE, availableRepo, repoNotFound } from './util.ts'
+
+/** Deprecated: getRepo without `since`. */
+export default defineMethod({
+  params: z.object({ did }),
+  handler: async ({ ctx, req, params }) => {
+    await availableRepo(ctx, req, params.did)
+    const car = streamRepoCar(ctx.db, params.did)
+    if (!car) throw repoNotFound(params.did)
+    return new RawOutput(CAR_TYPE, car.stream)
+  },
+})

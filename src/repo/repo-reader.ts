@@ -1,0 +1,83 @@
+// Point reads for the sync endpoints on the main connection. Each method reads synchronously from start to finish,
+// so it sees one consistent repo state: no commit can land between its reads.
+import { CID } from 'multiformats/cid'
+import type { Db } from '../db/index.ts'
+import { carFile } from './car-stream.ts'
+import { decodeCommit, pathToKey, type Block } from './mst-walk.ts'
+
+export class RepoReader {
+  private readonly stmts
+
+  constructor(db: Db) {
+    this.stmts = {
+      root: db.prepare('SELECT cid, rev FROM repo_root WHERE did = ?'),
+      block: db.prepare('SELECT content FROM repo_block WHERE did = ? AND cid = ?').pluck(),
+    }
+  }
+
+  root(did: string): { cid: CID; rev: string } | null {
+    const row = this.stmts.root.get(did) as { cid: string; rev: string } | undefined
+    return row ? { cid: CID.parse(row.cid), rev: row.rev } : null
+  }
+
+  block(did: string, cid: CID): Uint8Array | null {
+    return (this.stmts.block.get(did, cid.toString()) as Uint8Array | undefined) ?? null
+  }
+
+  private getter(did: string): (cid: CID) => Uint8Array {
+    return (cid) => {
+      const bytes = this.block(did, cid)
+      if (!bytes) throw new Error(`block ${cid.toString()} missing from repo ${did}`)
+      return bytes
+    }
+  }
+
+  /** The current commit block, for #sync events. */
+  commitBlock(did: string): { cid: CID; rev: string; bytes: Uint8Array } | null {
+    const root = this.root(did)
+    return root ? { ...root, bytes: this.getter(did)(root.cid) } : null
+  }
+
+  /**
+   * A CAR proving `collection/rkey` present or absent under the current commit: the commit, the MST path, and the
+   * record block when it exists. Null when the repo has no root.
+   */
+  recordProof(did: string, collection: string, rkey: string): { car: Uint8Array; cid: CID | null } | null {
+    const root = this.root(did)
+    if (!root) return null
+    const get = this.getter(did)
+    const commitBytes = get(root.cid)
+    const { nodes, value } = pathToKey(get, decodeCommit(commitBytes).data, `${collection}/${rkey}`)
+    const blocks: Block[] = [{ cid: root.cid, bytes: commitBytes }, ...nodes]
+    if (value) blocks.push({ cid: value, bytes: get(value) })
+    return { car: carFile(root.cid, blocks), cid: value }
+  }
+
+  /** The stored blocks among `cids` (each once, in the order asked) and the CIDs this repo does not hold. */
+  blocks(did: string, cids: readonly CID[]): { found: Block[]; missing: CID[] } {
+    const found: Block[] = []
+    const missing: CID[] = []
+    const seen = new Set<string>()
+    for (const cid of cids) {
+      const key = cid.toString()
+      if (seen.has(key)) continue
+      seen.add(key)
+      const bytes = this.block(did, cid)
+      if (bytes) found.push({ cid, bytes })
+      else missing.push(cid)
+    }
+    return { found, missing }
+  }
+}
+
+const readers = new WeakMap<Db, RepoReader>()
+
+/** One reader (prepared statements) per database. */
+export function repoReader(db: Db): RepoReader {
+  let reader = readers.get(db)
+  if (!reader) {
+    reader = new RepoReader(db)
+    readers.set(db, reader)
+  }
+  return reader
+}
