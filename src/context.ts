@@ -2,22 +2,22 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { Keypair } from '@atproto/crypto'
-import type { IdResolver } from '@atproto/identity'
 import { AccountService } from './account/account-service.ts'
+import { AccountStatusService } from './account/account-status.ts'
 import { AccountStore } from './account/account-store.ts'
 import { AppPasswordService } from './account/app-passwords.ts'
 import { InviteService } from './account/invites.ts'
 import { SessionService } from './account/sessions.ts'
 import { TokenService } from './account/tokens.ts'
-import type { Config } from './config/index.ts'
-import { openDatabase, type Db } from './db/index.ts'
-import { keypairFromHex } from './identity/keys.ts'
-import { PlcService } from './identity/plc.ts'
-import { createIdResolver } from './identity/resolver.ts'
-import type { Logger } from './logger.ts'
 import { BlobIndex } from './blob/blob-index.ts'
 import { BlobStore } from './blob/blob-store.ts'
+import type { Config } from './config/index.ts'
+import { openDatabase, type Db } from './db/index.ts'
 import { Firehose } from './firehose/firehose.ts'
+import { keypairFromHex } from './identity/keys.ts'
+import { PlcService } from './identity/plc.ts'
+import { IdentityResolver } from './identity/resolver.ts'
+import type { Logger } from './logger.ts'
 import { RecordIndex } from './repo/record-index.ts'
 import { RepoService } from './repo/repo-service.ts'
 import { Sequencer } from './sequencer/sequencer.ts'
@@ -34,10 +34,11 @@ export type AppContext = {
   db: Db
   auth: AuthVerifier
   accounts: AccountService
+  accountStatus: AccountStatusService
   sessions: SessionService
   appPasswords: AppPasswordService
   invites: InviteService
-  idResolver: IdResolver
+  identity: IdentityResolver
   sequencer: Sequencer
   records: RecordIndex
   blobs: BlobIndex
@@ -58,22 +59,13 @@ export async function createContext(cfg: Config, log: Logger): Promise<AppContex
   const records = new RecordIndex(db)
   const blobs = new BlobIndex(db)
   const blobStore = new BlobStore(cfg.dataDirectory, blobs, log)
-  const signingKeys = new Map<string, Promise<Keypair>>()
+  const identity = new IdentityResolver({ plcUrl: cfg.didPlcUrl, devMode: cfg.devMode })
   const repo = new RepoService({
     db,
     sequencer,
     records,
     blobs,
-    signingKey: (did) => {
-      let key = signingKeys.get(did)
-      if (!key) {
-        const account = store.byDid(did)
-        if (!account) throw new Error(`no signing key for ${did}`)
-        key = keypairFromHex(account.signing_key_hex)
-        signingKeys.set(did, key)
-      }
-      return key
-    },
+    signingKey: signingKeyCache(store),
     onBlobsOrphaned: (did, cids) => blobStore.deleteOrphans(did, cids),
   })
   return {
@@ -83,10 +75,20 @@ export async function createContext(cfg: Config, log: Logger): Promise<AppContex
     db,
     auth: new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword),
     accounts: new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer }),
+    accountStatus: new AccountStatusService({
+      db,
+      store,
+      sequencer,
+      sessions,
+      repo,
+      blobStore,
+      identity,
+      publicUrl: cfg.publicUrl,
+    }),
     sessions,
     appPasswords,
     invites,
-    idResolver: createIdResolver({ plcUrl: cfg.didPlcUrl, devMode: cfg.devMode }),
+    identity,
     sequencer,
     records,
     blobs,
@@ -99,5 +101,20 @@ export async function createContext(cfg: Config, log: Logger): Promise<AppContex
       maxBuffer: cfg.firehose.maxBuffer,
       retentionHours: cfg.firehose.retentionHours,
     }),
+  }
+}
+
+/** Each account's repo signing key, imported once. */
+function signingKeyCache(store: AccountStore): (did: string) => Promise<Keypair> {
+  const keys = new Map<string, Promise<Keypair>>()
+  return (did) => {
+    let key = keys.get(did)
+    if (!key) {
+      const account = store.byDid(did)
+      if (!account) return Promise.reject(new Error(`no signing key for ${did}`))
+      key = keypairFromHex(account.signing_key_hex)
+      keys.set(did, key)
+    }
+    return key
   }
 }

@@ -1,17 +1,17 @@
 // Account status: deactivation, takedown, deletion. Each change and its firehose events commit in one transaction,
 // so relays never hear of a status the database does not hold (or the reverse).
-import { rm } from 'node:fs/promises'
-import path from 'node:path'
-import type { IdResolver } from '@atproto/identity'
-import type { AppContext } from '../context.ts'
+import type { BlobStore } from '../blob/blob-store.ts'
 import type { Db } from '../db/index.ts'
+import type { IdentityResolver } from '../identity/resolver.ts'
 import { keypairFromHex } from '../identity/keys.ts'
 import { carFile } from '../repo/car-stream.ts'
 import { repoReader } from '../repo/repo-reader.ts'
+import type { RepoService } from '../repo/repo-service.ts'
 import { accountEventBody, identityEventBody } from '../sequencer/events.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
 import { InvalidRequestError, UpstreamFailureError } from '../xrpc/errors.ts'
 import type { AccountRow, AccountStore } from './account-store.ts'
+import type { SessionService } from './sessions.ts'
 
 /** The status strings of `#account` events and sync.listRepos/getRepoStatus. */
 export type InactiveStatus = 'takendown' | 'suspended' | 'deleted' | 'deactivated' | 'desynchronized' | 'throttled'
@@ -31,9 +31,10 @@ export type AccountStatusDeps = {
   db: Db
   store: AccountStore
   sequencer: Sequencer
-  /** Where BlobStore keeps blob bytes (under blobs/<did>/). */
-  dataDirectory: string
-  idResolver: IdResolver
+  sessions: SessionService
+  repo: RepoService
+  blobStore: BlobStore
+  identity: IdentityResolver
   publicUrl: string
 }
 
@@ -45,11 +46,6 @@ export class AccountStatusService {
     this.deps = deps
     const { db } = deps
     this.stmts = {
-      deleteSessions: db.prepare('DELETE FROM session WHERE did = ?'),
-      deleteRecordBlobs: db.prepare('DELETE FROM record_blob WHERE did = ?'),
-      deleteRecords: db.prepare('DELETE FROM record WHERE did = ?'),
-      deleteBlocks: db.prepare('DELETE FROM repo_block WHERE did = ?'),
-      deleteEvents: db.prepare('DELETE FROM repo_seq WHERE did = ?'),
       listRepos: db.prepare(
         `SELECT a.did, a.created_at, a.deactivated_at, a.takedown_ref, r.cid AS head, r.rev
          FROM account a JOIN repo_root r ON r.did = a.did
@@ -109,7 +105,7 @@ export class AccountStatusService {
       this.account(did)
       const ref = takedown.applied ? (takedown.ref ?? new Date().toISOString()) : null
       this.deps.store.setTakedownRef(did, ref)
-      if (takedown.applied) this.stmts.deleteSessions.run(did)
+      if (takedown.applied) this.deps.sessions.deleteAllFor(did)
       return this.sequenceStatusNow(did)
     })
   }
@@ -127,18 +123,15 @@ export class AccountStatusService {
    * `#account` (active=false, status=deleted) stays as the tombstone relays see.
    */
   async deleteAccount(did: string): Promise<void> {
-    this.deps.sequencer.transact(() => {
+    this.account(did)
+    await this.deps.repo.deleteRepo(did, () => {
       this.account(did)
-      this.stmts.deleteRecordBlobs.run(did)
-      this.stmts.deleteRecords.run(did)
-      this.stmts.deleteBlocks.run(did)
-      this.stmts.deleteEvents.run(did)
+      this.deps.sequencer.deleteEventsOf(did)
       this.deps.store.delete(did)
       this.deps.sequencer.append(did, 'account', accountEventBody(did, false, 'deleted'))
     })
-    // Like the reference, answer only once the bytes are gone too. BlobStore keeps a repo's blobs, temporary uploads
-    // included, in <data>/blobs/<did>/ and offers no awaitable "delete all" yet.
-    await rm(path.join(this.deps.dataDirectory, 'blobs', did), { recursive: true, force: true })
+    // Like the reference, answer only once the bytes are gone too.
+    await this.deps.blobStore.deleteAll(did)
   }
 
   /** Repos with a root in (created_at, did) order after `after`, for sync.listRepos. */
@@ -157,7 +150,7 @@ export class AccountStatusService {
   private async assertDidDocPointsHere(account: AccountRow): Promise<void> {
     let data: { pds: string; signingKey: string }
     try {
-      data = await this.deps.idResolver.did.resolveAtprotoData(account.did, true)
+      data = await this.deps.identity.atprotoData(account.did, true)
     } catch (err) {
       throw new UpstreamFailureError(`Could not resolve the DID document of ${account.did}: ${(err as Error).message}`)
     }
@@ -169,23 +162,4 @@ export class AccountStatusService {
       throw new InvalidRequestError('DID document verification method does not match expected signing key')
     }
   }
-}
-
-const services = new WeakMap<Db, AccountStatusService>()
-
-/** One service per server, built on first use from the context's services. */
-export function accountStatus(ctx: AppContext): AccountStatusService {
-  let service = services.get(ctx.db)
-  if (!service) {
-    service = new AccountStatusService({
-      db: ctx.db,
-      store: ctx.accounts.store,
-      sequencer: ctx.sequencer,
-      dataDirectory: ctx.cfg.dataDirectory,
-      idResolver: ctx.idResolver,
-      publicUrl: ctx.cfg.publicUrl,
-    })
-    services.set(ctx.db, service)
-  }
-  return service
 }

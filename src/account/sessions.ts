@@ -30,6 +30,7 @@ export class SessionService {
       ),
       exists: db.prepare('SELECT 1 FROM session WHERE id = ? AND did = ?'),
       delete: db.prepare('DELETE FROM session WHERE id = ? AND did = ?'),
+      deleteAll: db.prepare('DELETE FROM session WHERE did = ?'),
       prune: db.prepare('DELETE FROM session WHERE refresh_expires_at < ?'),
     }
   }
@@ -75,6 +76,11 @@ export class SessionService {
 
   delete(sessionId: string, did: string): void {
     this.stmts.delete.run(sessionId, did)
+  }
+
+  /** End every session of an account (takedown). */
+  deleteAllFor(did: string): void {
+    this.stmts.deleteAll.run(did)
   }
 
   pruneExpired(): number {

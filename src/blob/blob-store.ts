@@ -85,6 +85,11 @@ export class BlobStore {
     }
   }
 
+  /** Every blob byte of an account (deletion); its rows go with the account row. */
+  async deleteAll(did: string): Promise<void> {
+    await rm(path.join(this.root, did), { recursive: true, force: true })
+  }
+
   /** Delete uploads that no record used within TEMP_BLOB_TTL_MS. Returns how many went. */
   async deleteStaleUploads(now = Date.now()): Promise<number> {
     const stale = this.index.staleTemporary(new Date(now - TEMP_BLOB_TTL_MS).toISOString(), 1000)

@@ -36,6 +36,7 @@ export type PreparedInit = { commit: CommitData; commitBody: Record<string, unkn
 
 export class RepoService {
   private readonly blockStmts: RepoBlockStatements
+  private readonly stmts
   private readonly lock = new KeyedLock()
   private readonly sequencer: Sequencer
   private readonly records: RecordIndex
@@ -53,6 +54,11 @@ export class RepoService {
     onBlobsOrphaned: (did: string, cids: string[]) => void
   }) {
     this.blockStmts = new RepoBlockStatements(deps.db)
+    this.stmts = {
+      deleteRecordBlobs: deps.db.prepare('DELETE FROM record_blob WHERE did = ?'),
+      deleteRecords: deps.db.prepare('DELETE FROM record WHERE did = ?'),
+      deleteBlocks: deps.db.prepare('DELETE FROM repo_block WHERE did = ?'),
+    }
     this.sequencer = deps.sequencer
     this.records = deps.records
     this.blobs = deps.blobs
@@ -84,6 +90,21 @@ export class RepoService {
     this.sequencer.append(did, 'account', accountEventBody(did, true))
     this.sequencer.append(did, 'commit', init.commitBody)
     this.sequencer.append(did, 'sync', init.syncBody)
+  }
+
+  /**
+   * Delete a repo's blocks, records and blob links under the repo lock (so no write is half-way through it), in one
+   * transaction together with `alsoInTransaction` (the account row and its tombstone event).
+   */
+  async deleteRepo(did: string, alsoInTransaction: () => void): Promise<void> {
+    await this.lock.run(did, async () => {
+      this.sequencer.transact(() => {
+        this.stmts.deleteRecordBlobs.run(did)
+        this.stmts.deleteRecords.run(did)
+        this.stmts.deleteBlocks.run(did)
+        alsoInTransaction()
+      })
+    })
   }
 
   root(did: string): { cid: Cid; rev: string } | null {

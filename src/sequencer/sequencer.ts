@@ -22,6 +22,7 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
       latest: db.prepare('SELECT max(seq) FROM repo_seq').pluck(),
       oldest: db.prepare('SELECT min(seq) FROM repo_seq').pluck(),
       range: db.prepare('SELECT seq, did, event_type, frame, sequenced_at FROM repo_seq WHERE seq > ? ORDER BY seq LIMIT ?'),
+      deleteOf: db.prepare('DELETE FROM repo_seq WHERE did = ?'),
       firstSince: db.prepare('SELECT seq FROM repo_seq WHERE sequenced_at >= ? ORDER BY sequenced_at, seq LIMIT 1').pluck(),
       prune: db.prepare(
         'DELETE FROM repo_seq WHERE seq IN (SELECT seq FROM repo_seq WHERE sequenced_at < ? ORDER BY sequenced_at LIMIT ?)',
@@ -73,6 +74,11 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
   /** Events with seq > `after`, oldest first, at most `limit`. */
   range(after: number, limit: number): SeqRow[] {
     return this.stmts.range.all(after, limit) as SeqRow[]
+  }
+
+  /** Drop an account's events from the log (account deletion, as the reference does). Seqs are never reused. */
+  deleteEventsOf(did: string): void {
+    this.stmts.deleteOf.run(did)
   }
 
   /** The highest seq ever assigned, even if that event has since been pruned (0 if none). */

@@ -1,6 +1,7 @@
 // Independent checks of what the server stored and sequenced, with @atproto/repo doing the verification.
 import assert from 'node:assert/strict'
 import { BlockMap, MemoryBlockstore, MST, readCarWithRoot, verifyCommitSig, verifyRepo } from '@atproto/repo'
+import { DidResolver } from '@atproto/identity'
 import * as cbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { decodeFrame } from '../../src/sequencer/frames.ts'
@@ -16,8 +17,9 @@ export function events(pds: TestPds, after = 0): DecodedEvent[] {
 }
 
 export async function signingDidKey(pds: TestPds, did: string): Promise<string> {
-  const doc = await pds.ctx.idResolver.did.resolveAtprotoData(did, true)
-  return doc.signingKey
+  // Our own resolver, not the server's: the key must come from the directory's DID document.
+  const resolver = new DidResolver({ plcUrl: pds.ctx.cfg.didPlcUrl, fetch: globalThis.fetch })
+  return (await resolver.resolveAtprotoData(did, true)).signingKey
 }
 
 /** Every stored block of a repo → verifyRepo against the DID document's key. Returns the records it holds. */

@@ -1,5 +1,4 @@
 import { z } from 'zod'
-import { accountStatus } from '../../../../account/account-status.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
 
@@ -7,6 +6,6 @@ import { did } from '../../../../xrpc/schemas.ts'
 export default defineMethod({
   input: z.object({ did }),
   handler: async ({ ctx, input }) => {
-    await accountStatus(ctx).deleteAccount(input.did)
+    await ctx.accountStatus.deleteAccount(input.did)
   },
 })

@@ -1,5 +1,4 @@
 import { z } from 'zod'
-import { accountStatus } from '../../../../account/account-status.ts'
 import { InvalidRequestError } from '../../../../xrpc/errors.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
@@ -26,7 +25,7 @@ export default defineMethod({
     }
     const parsed = did.safeParse(subject.did)
     if (!parsed.success) throw new InvalidRequestError('Input/subject/did must be a valid DID')
-    const service = accountStatus(ctx)
+    const service = ctx.accountStatus
     if (takedown) service.setTakedown(parsed.data, takedown)
     if (deactivated?.applied) service.deactivate(parsed.data)
     else if (deactivated) await service.activate(parsed.data)

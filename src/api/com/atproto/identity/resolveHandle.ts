@@ -12,7 +12,7 @@ export default defineMethod({
     // Not ours: DNS TXT and https well-known, as any resolver would.
     let did: string | undefined
     try {
-      did = await ctx.idResolver.handle.resolve(handle)
+      did = await ctx.identity.handle(handle)
     } catch (err) {
       ctx.log.debug({ err, handle }, 'handle resolution failed')
     }

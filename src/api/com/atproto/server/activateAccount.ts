@@ -1,9 +1,8 @@
-import { accountStatus } from '../../../../account/account-status.ts'
 import { userOf } from '../../../../xrpc/auth.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 
 export default defineMethod({
   handler: async ({ ctx, auth }) => {
-    await accountStatus(ctx).activate(userOf(auth).did)
+    await ctx.accountStatus.activate(userOf(auth).did)
   },
 })

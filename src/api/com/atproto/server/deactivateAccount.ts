@@ -1,6 +1,5 @@
 import { isValidDatetime } from '@atproto/syntax'
 import { z } from 'zod'
-import { accountStatus } from '../../../../account/account-status.ts'
 import { userOf } from '../../../../xrpc/auth.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 
@@ -10,6 +9,6 @@ export default defineMethod({
     deleteAfter: z.string().refine((s) => isValidDatetime(s), { message: 'must be a valid datetime' }).optional(),
   }),
   handler: ({ ctx, auth, input }) => {
-    accountStatus(ctx).deactivate(userOf(auth).did, input.deleteAfter)
+    ctx.accountStatus.deactivate(userOf(auth).did, input.deleteAfter)
   },
 })

@@ -1,7 +1,8 @@
 import { userOf } from '../../../../xrpc/auth.ts'
 import { AuthRequiredError, InvalidRequestError } from '../../../../xrpc/errors.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
-import { accountStatus, didDocFor } from './session-output.ts'
+import { repoStatusOf } from '../../../../account/account-status.ts'
+import { didDocFor } from './session-output.ts'
 
 export default defineMethod({
   handler: async ({ ctx, auth }) => {
@@ -16,7 +17,7 @@ export default defineMethod({
       did: account.did,
       handle: account.handle,
       didDoc: await didDocFor(ctx, account.did),
-      ...accountStatus(account),
+      ...repoStatusOf(account),
     }
   },
 })

@@ -1,17 +1,13 @@
 // What session endpoints say about an account, shared by createSession, getSession and refreshSession.
 import type { AccountRow } from '../../../../account/account-store.ts'
+import { repoStatusOf } from '../../../../account/account-status.ts'
 import type { AppContext } from '../../../../context.ts'
 
-export function accountStatus(account: AccountRow): { active: boolean; status?: string } {
-  if (account.takedown_ref) return { active: false, status: 'takendown' }
-  if (account.deactivated_at) return { active: false, status: 'deactivated' }
-  return { active: true }
-}
 
 /** The account's DID document, as the directory has it; omitted (like the reference) if it cannot be resolved. */
 export async function didDocFor(ctx: AppContext, did: string): Promise<Record<string, unknown> | undefined> {
   try {
-    return (await ctx.idResolver.did.resolve(did)) ?? undefined
+    return (await ctx.identity.didDoc(did)) ?? undefined
   } catch (err) {
     ctx.log.warn({ err, did }, 'could not resolve DID document for session')
     return undefined
@@ -26,6 +22,6 @@ export async function sessionInfo(ctx: AppContext, account: AccountRow, withEmai
     ...(withEmail
       ? { email: account.email, emailConfirmed: !!account.email_confirmed_at, emailAuthFactor: false }
       : {}),
-    ...accountStatus(account),
+    ...repoStatusOf(account),
   }
 }

@@ -1,6 +1,5 @@
 import { isValidDid } from '@atproto/syntax'
 import { z } from 'zod'
-import { accountStatus } from '../../../../account/account-status.ts'
 import { InvalidRequestError } from '../../../../xrpc/errors.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { queryInt } from '../../../../xrpc/schemas.ts'
@@ -12,7 +11,7 @@ export default defineMethod({
   handler: ({ ctx, params }) => {
     assertCrawlEnabled(ctx)
     const after = params.cursor === undefined ? null : parseCursor(params.cursor)
-    const rows = accountStatus(ctx).listRepos(after, params.limit)
+    const rows = ctx.accountStatus.listRepos(after, params.limit)
     const last = rows.at(-1)
     return {
       cursor: last && rows.length === params.limit ? `${Date.parse(last.created_at)}::${last.did}` : undefined,
