@@ -73,6 +73,19 @@ describe('account status', () => {
     })
     assert.equal(write.body.error, 'AccountDeactivated')
     assert.equal(pds.ctx.repo.root(alice.did)!.rev, root.rev, 'nothing committed')
+    const upload = await xrpc(pds, 'com.atproto.repo.uploadBlob', {
+      rawBody: 'bytes',
+      headers: { ...bearer(alice), 'content-type': 'text/plain' },
+    })
+    assert.equal(upload.body.error, 'AccountDeactivated')
+    // The public record API hides the repo too.
+    for (const [nsid, query] of [
+      ['com.atproto.repo.listRecords', { repo: alice.did, collection: 'app.bsky.feed.post' }],
+      ['com.atproto.repo.describeRepo', { repo: alice.handle }],
+    ] as const) {
+      const res = await xrpc(pds, nsid, { query })
+      assert.equal(res.body.error, 'RepoDeactivated', nsid)
+    }
 
     // activate: served again, with #account, #identity and #sync for the current commit.
     const seq2 = pds.ctx.sequencer.latestSeq()

@@ -387,7 +387,7 @@ describe('sync endpoints', () => {
     })
   })
 
-  it('with PDS_FEDERATION_CRAWL_ENABLED=false the sync reads answer as unknown methods', async () => {
+  it('with PDS_FEDERATION_CRAWL_ENABLED=false the sync reads answer as unknown methods; getBlob stays', async () => {
     const closed = await startPds({ plcUrl: plc.url, env: { PDS_FEDERATION_CRAWL_ENABLED: 'false' } })
     try {
       const carol = await createUser(closed)
@@ -402,8 +402,16 @@ describe('sync endpoints', () => {
         assert.equal(res.status, 501, nsid)
         assert.equal(res.body.error, 'MethodNotImplemented')
       }
-      // Writes are unaffected.
-      await carol.agent.com.atproto.repo.createRecord({ repo: carol.did, collection: 'app.bsky.feed.post', record: post('still here') })
+      // Writes are unaffected, and blobs stay served: apps load images through getBlob.
+      const up = await carol.agent.com.atproto.repo.uploadBlob(new Uint8Array([9, 9, 9]), { encoding: 'image/png' })
+      await carol.agent.com.atproto.repo.createRecord({
+        repo: carol.did,
+        collection: 'app.bsky.feed.post',
+        record: { ...post('still here'), embed: { $type: 'app.bsky.embed.images', images: [{ alt: '', image: up.data.blob }] } },
+      })
+      const blob = await fetch(`${closed.url}/xrpc/com.atproto.sync.getBlob?did=${carol.did}&cid=${up.data.blob.ref.toString()}`)
+      assert.equal(blob.status, 200)
+      assert.deepEqual([...new Uint8Array(await blob.arrayBuffer())], [9, 9, 9])
     } finally {
       await closed.destroy()
     }

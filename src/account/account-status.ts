@@ -25,6 +25,13 @@ export function repoStatusOf(account: Pick<AccountRow, 'takedown_ref' | 'deactiv
   return { active: true }
 }
 
+/** The error a public read of an inactive repo gets (RepoTakendown / RepoDeactivated), or null if it is active. */
+export function inactiveRepoError(account: AccountRow): InvalidRequestError | null {
+  if (account.takedown_ref) return new InvalidRequestError(`Repo has been takendown: ${account.did}`, 'RepoTakendown')
+  if (account.deactivated_at) return new InvalidRequestError(`Repo has been deactivated: ${account.did}`, 'RepoDeactivated')
+  return null
+}
+
 export type StatusAttr = { applied: boolean; ref?: string }
 
 export type AccountStatusDeps = {

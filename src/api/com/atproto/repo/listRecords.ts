@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { queryInt } from '../../../../xrpc/schemas.ts'
 import { nsidString, repoParam, rkeyString } from './schemas.ts'
-import { findRepoAccount, recordToJson } from './util.ts'
+import { findReadableRepo, recordToJson } from './util.ts'
 
 const params = z.object({
   repo: repoParam,
@@ -15,7 +15,7 @@ const params = z.object({
 export default defineMethod({
   params,
   handler: ({ ctx, params }) => {
-    const account = findRepoAccount(ctx, params.repo)
+    const account = findReadableRepo(ctx, params.repo)
     const rows = ctx.records.list(account.did, params.collection, {
       limit: params.limit,
       cursor: params.cursor,

@@ -1,5 +1,6 @@
 // Shared by the com.atproto.repo.* handlers: who may write to which repo, and records as lexicon JSON.
 import { ipldToLex, lexToJson } from '@atproto/lexicon'
+import { inactiveRepoError } from '../../../../account/account-status.ts'
 import type { AccountRow } from '../../../../account/account-store.ts'
 import type { AppContext } from '../../../../context.ts'
 import type { Credentials } from '../../../../xrpc/auth.ts'
@@ -9,6 +10,14 @@ import { AuthRequiredError, InvalidRequestError } from '../../../../xrpc/errors.
 export function findRepoAccount(ctx: AppContext, repo: string): AccountRow {
   const account = ctx.accounts.store.byHandleOrDid(repo)
   if (!account) throw new InvalidRequestError(`Could not find repo: ${repo}`, 'RepoNotFound')
+  return account
+}
+
+/** A repo the public may read: taken-down and deactivated repos are not shown (as in the reference). */
+export function findReadableRepo(ctx: AppContext, repo: string): AccountRow {
+  const account = findRepoAccount(ctx, repo)
+  const inactive = inactiveRepoError(account)
+  if (inactive) throw inactive
   return account
 }
 

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { XRPCError } from '../../../../xrpc/errors.ts'
 import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
-import { availableRepo, cid } from './util.ts'
+import { availableBlobRepo, cid } from './util.ts'
 
 const blobNotFound = () => new XRPCError(404, 'BlobNotFound', 'Blob not found')
 
@@ -11,7 +11,7 @@ const blobNotFound = () => new XRPCError(404, 'BlobNotFound', 'Blob not found')
 export default defineMethod({
   params: z.object({ did, cid }),
   handler: async ({ ctx, req, params }) => {
-    await availableRepo(ctx, req, params.did)
+    await availableBlobRepo(ctx, req, params.did)
     const key = params.cid.toString()
     const blob = ctx.blobs.get(params.did, key)
     if (!blob || !ctx.blobs.isReferenced(params.did, key)) throw blobNotFound()

@@ -3,6 +3,7 @@ import { isValidTid } from '@atproto/syntax'
 import type { Request } from 'express'
 import { CID } from 'multiformats/cid'
 import { z } from 'zod'
+import { inactiveRepoError } from '../../../../account/account-status.ts'
 import type { AccountRow } from '../../../../account/account-store.ts'
 import type { AppContext } from '../../../../context.ts'
 import { InvalidRequestError, MethodNotImplementedError } from '../../../../xrpc/errors.ts'
@@ -14,6 +15,15 @@ export function assertCrawlEnabled(ctx: AppContext): void {
   if (!ctx.cfg.federation.crawlEnabled) throw new MethodNotImplementedError()
 }
 
+/** A repo whose blobs may be served: getBlob stays on without the crawl switch, since apps load images with it. */
+export async function availableBlobRepo(ctx: AppContext, req: Request, did: string): Promise<AccountRow> {
+  const account = ctx.accounts.store.byDid(did)
+  if (!account) throw repoNotFound(did)
+  const inactive = inactiveRepoError(account)
+  if (inactive && !(await isSelfOrAdmin(ctx, req, did))) throw inactive
+  return account
+}
+
 /**
  * The account behind a sync `did` parameter, if its repo may be served to this caller. A deactivated or taken-down
  * repo is still served to the account itself and to the operator, as the reference does; credentials are only
@@ -23,10 +33,8 @@ export async function availableRepo(ctx: AppContext, req: Request, did: string):
   assertCrawlEnabled(ctx)
   const account = ctx.accounts.store.byDid(did)
   if (!account) throw new InvalidRequestError(`Could not find repo for DID: ${did}`, 'RepoNotFound')
-  if ((account.takedown_ref || account.deactivated_at) && !(await isSelfOrAdmin(ctx, req, did))) {
-    if (account.takedown_ref) throw new InvalidRequestError(`Repo has been takendown: ${did}`, 'RepoTakendown')
-    throw new InvalidRequestError(`Repo has been deactivated: ${did}`, 'RepoDeactivated')
-  }
+  const inactive = inactiveRepoError(account)
+  if (inactive && !(await isSelfOrAdmin(ctx, req, did))) throw inactive
   return account
 }
 
