@@ -8,7 +8,6 @@ import type { Config } from './config/index.ts'
 import { createContext, type AppContext } from './context.ts'
 import type { Logger } from './logger.ts'
 import { startMaintenance } from './maintenance.ts'
-import { createPlcDirectoryRouter } from './plc-directory/index.ts'
 import { bannerText, renderStatusPage, wantsHtml } from './status/status-page.ts'
 import { createXrpcRouter } from './xrpc/router.ts'
 import { routes } from './xrpc/routes.ts'
@@ -65,7 +64,10 @@ export function createApp(ctx: AppContext): express.Express {
   })
 
   if (ctx.cfg.embeddedPlc) {
-    const plc = createPlcDirectoryRouter(ctx.db, ctx.log)
+    // Loaded on first use: @did-plc/lib is a heavy import, and a dev server may never see a PLC request.
+    const plc = lazyHandler(() =>
+      import('./plc-directory/index.ts').then((m) => m.createPlcDirectoryRouter(ctx.db, ctx.log)),
+    )
     app.use('/plc', plc)
     // @atproto/identity's DidResolver builds `new URL('/' + did, plcUrl)`, which drops the `/plc` path of its
     // plcUrl; so the directory's reads also answer at the root, where no other route can start with "did:plc:".
@@ -83,6 +85,14 @@ export function createApp(ctx: AppContext): express.Express {
     res.status(404).json({ error: 'NotFound', message: 'Not Found' })
   })
   return app
+}
+
+function lazyHandler(load: () => Promise<express.RequestHandler>): express.RequestHandler {
+  let handler: Promise<express.RequestHandler> | undefined
+  return (req, res, next) => {
+    handler ??= load()
+    handler.then((h) => h(req, res, next), next)
+  }
 }
 
 export async function startServer(cfg: Config, log: Logger): Promise<PdsServer> {

@@ -97,7 +97,7 @@ export class AccountService {
         session.save()
         this.repo.applyInit(did, handle, init)
       })
-      return { did, handle, didDoc: PlcService.didDocOf(did, op), ...session.tokens }
+      return { did, handle, didDoc: await PlcService.didDocOf(did, op), ...session.tokens }
     } finally {
       this.pendingHandles.delete(handle)
     }

@@ -1,43 +1,45 @@
 // did:plc at signup: the genesis operation is built and signed with @did-plc/lib and submitted to the configured
 // directory (external, or the embedded one under /plc). A refused or unreachable directory creates nothing.
-import * as plc from '@did-plc/lib'
+import type * as PlcLib from '@did-plc/lib'
 import type { Keypair } from '@atproto/crypto'
 import { InvalidRequestError, UpstreamFailureError } from '../xrpc/errors.ts'
 
-export type GenesisOp = { did: string; op: plc.Operation }
+export type GenesisOp = { did: string; op: PlcLib.Operation }
+
+// @did-plc/lib (and its axios) load on the first signup, not at startup.
+let lib: Promise<typeof PlcLib> | undefined
+const loadPlcLib = () => (lib ??= import('@did-plc/lib'))
 
 export class PlcService {
-  private readonly client: plc.Client
+  readonly url: string
   private readonly rotationKey: Keypair
   private readonly publicUrl: string
 
   constructor(plcUrl: string, rotationKey: Keypair, publicUrl: string) {
-    this.client = new plc.Client(plcUrl)
+    this.url = plcUrl
     this.rotationKey = rotationKey
     this.publicUrl = publicUrl
   }
 
-  get url(): string {
-    return this.client.url
-  }
-
   /** Rotation keys: the user's recovery key first (it outranks ours), then the PDS's. */
-  createGenesisOp(opts: { signingKeyDid: string; handle: string; recoveryKey?: string }): Promise<GenesisOp> {
+  async createGenesisOp(opts: { signingKeyDid: string; handle: string; recoveryKey?: string }): Promise<GenesisOp> {
     const rotationKeys = [this.rotationKey.did()]
     if (opts.recoveryKey) rotationKeys.unshift(opts.recoveryKey)
+    const plc = await loadPlcLib()
     return plc.createOp({
       signingKey: opts.signingKeyDid,
       handle: opts.handle,
       pds: this.publicUrl,
       rotationKeys,
       // @did-plc/lib is typed against an older @atproto/crypto; the Keypair interface it uses is unchanged.
-      signer: this.rotationKey as unknown as Parameters<typeof plc.createOp>[0]['signer'],
+      signer: this.rotationKey as unknown as Parameters<typeof PlcLib.createOp>[0]['signer'],
     })
   }
 
-  async submit(did: string, op: plc.Operation): Promise<void> {
+  async submit(did: string, op: PlcLib.Operation): Promise<void> {
+    const plc = await loadPlcLib()
     try {
-      await this.client.sendOperation(did, op)
+      await new plc.Client(this.url).sendOperation(did, op)
     } catch (err) {
       const status = (err as { status?: number; response?: { status?: number } }).status
       const detail = describePlcError(err)
@@ -49,7 +51,8 @@ export class PlcService {
   }
 
   /** The DID document a genesis op produces, without a round trip to the directory. */
-  static didDocOf(did: string, op: plc.Operation): plc.DidDocument {
+  static async didDocOf(did: string, op: PlcLib.Operation): Promise<PlcLib.DidDocument> {
+    const plc = await loadPlcLib()
     const data = plc.opToData(did, op)
     if (!data) throw new Error('genesis op produced no document')
     return plc.formatDidDoc(data)
