@@ -16,6 +16,8 @@ import { openDatabase, type Db } from './db/index.ts'
 import { Firehose } from './firehose/firehose.ts'
 import { keypairFromHex } from './identity/keys.ts'
 import { PlcService } from './identity/plc.ts'
+import { createRateLimiter, type RateLimiter } from './ratelimit/index.ts'
+import { createRelayNotifier, type RelayNotifier } from './relay/notifier.ts'
 import { IdentityResolver } from './identity/resolver.ts'
 import type { Logger } from './logger.ts'
 import { RecordIndex } from './repo/record-index.ts'
@@ -45,6 +47,8 @@ export type AppContext = {
   blobStore: BlobStore
   repo: RepoService
   firehose: Firehose
+  relay: RelayNotifier
+  rateLimiter: RateLimiter
 }
 
 export async function createContext(cfg: Config, log: Logger): Promise<AppContext> {
@@ -60,6 +64,7 @@ export async function createContext(cfg: Config, log: Logger): Promise<AppContex
   const blobs = new BlobIndex(db)
   const blobStore = new BlobStore(cfg.dataDirectory, blobs, log)
   const identity = new IdentityResolver({ plcUrl: cfg.didPlcUrl, devMode: cfg.devMode })
+  const rateLimiter = createRateLimiter(cfg, { log })
   const repo = new RepoService({
     db,
     sequencer,
@@ -96,11 +101,14 @@ export async function createContext(cfg: Config, log: Logger): Promise<AppContex
     repo,
     firehose: new Firehose({
       sequencer,
+      clientIp: (req) => rateLimiter.clientIp(req),
       logger: log,
       enabled: cfg.federation.firehoseEnabled,
       maxBuffer: cfg.firehose.maxBuffer,
       retentionHours: cfg.firehose.retentionHours,
     }),
+    relay: createRelayNotifier({ cfg, sequencer, log, userAgent: `aurora-locus/${pkg.version}` }),
+    rateLimiter,
   }
 }
 

@@ -8,6 +8,8 @@ import type { Config } from './config/index.ts'
 import { createContext, type AppContext } from './context.ts'
 import type { Logger } from './logger.ts'
 import { startMaintenance } from './maintenance.ts'
+import { trustProxyFn } from './ratelimit/index.ts'
+import { watchFirehose } from './relay/firehose-watch.ts'
 import { bannerText, renderStatusPage, wantsHtml } from './status/status-page.ts'
 import { createXrpcRouter } from './xrpc/router.ts'
 import { routes } from './xrpc/routes.ts'
@@ -23,8 +25,10 @@ export function createApp(ctx: AppContext): express.Express {
   const startedAt = new Date().toISOString()
   const app = express()
   app.disable('x-powered-by')
-  app.set('trust proxy', false)
+  // Behind nginx, req.ip (and the rate limits) see the real client only for proxies PDS_TRUST_PROXY trusts.
+  app.set('trust proxy', trustProxyFn(ctx.cfg.trustProxy))
   app.use(cors({ maxAge: 86400 }))
+  app.use(ctx.rateLimiter.syncMiddleware)
 
   // Browsers get the operator's status page; everything else the reference's plain-text banner.
   app.get('/', (req, res) => {
@@ -42,7 +46,7 @@ export function createApp(ctx: AppContext): express.Express {
         latestSeq: firehose.latestSeq,
         firehose,
         federationEnabled: ctx.cfg.federation.enabled,
-        relays: [],
+        relays: ctx.relay.status(),
         startedAt,
         now: new Date().toISOString(),
       }),
@@ -99,7 +103,7 @@ export async function startServer(cfg: Config, log: Logger): Promise<PdsServer> 
   const ctx = await createContext(cfg, log)
   const app = createApp(ctx)
   const server = http.createServer(app)
-  server.on('upgrade', (req, socket, head) => ctx.firehose.handleUpgrade(req, socket, head))
+  server.on('upgrade', ctx.rateLimiter.guardUpgrade((req, socket, head) => ctx.firehose.handleUpgrade(req, socket, head)))
   // Slow or idle clients must not pin sockets forever; firehose sockets upgrade out of these limits.
   server.keepAliveTimeout = 65_000
   server.requestTimeout = 5 * 60_000
@@ -109,14 +113,22 @@ export async function startServer(cfg: Config, log: Logger): Promise<PdsServer> 
   })
   const { port } = server.address() as AddressInfo
   const stopMaintenance = startMaintenance(ctx)
-  let closing: Promise<void> | undefined
-  const close = () =>
-    // Firehose sockets first: the HTTP server does not close while upgraded connections are open.
-    (closing ??= Promise.resolve(stopMaintenance()).then(() => ctx.firehose.close()).then(() => new Promise<void>((resolve) => {
+  // Tell the relays we are here (a no-op unless PDS_FEDERATION_ENABLED), and again if every subscriber goes away.
+  ctx.relay.start()
+  const unwatchFirehose = watchFirehose(ctx.firehose, ctx.relay)
+  const shutdown = async () => {
+    stopMaintenance()
+    unwatchFirehose()
+    await ctx.relay.stop()
+    // Firehose sockets before the HTTP server: it does not close while upgraded connections are open.
+    await ctx.firehose.close()
+    await new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeIdleConnections()
-    })).then(() => {
-      ctx.db.close()
-    }))
+    })
+    ctx.db.close()
+  }
+  let closing: Promise<void> | undefined
+  const close = () => (closing ??= shutdown())
   return { ctx, server, url: `http://localhost:${port}`, close }
 }

@@ -1,5 +1,6 @@
 // The one place that reads the environment. Everything else receives the frozen `Config` built here.
 import path from 'node:path'
+import proxyaddr from 'proxy-addr'
 import { z } from 'zod'
 import { loadLocalSecrets, type Secrets } from './secrets.ts'
 
@@ -27,6 +28,8 @@ export type Config = Readonly<{
     firehoseEnabled: boolean
     crawlEnabled: boolean
     autoStream: boolean
+    /** After writes, each relay gets at most one requestCrawl per this many ms (leading and trailing). */
+    requestCrawlIntervalMs: number
   }>
   firehose: Readonly<{
     /** How many events a live subscriber may fall behind before it is cut off with ConsumerTooSlow. */
@@ -34,7 +37,17 @@ export type Config = Readonly<{
     /** Events older than this are pruned from the log; older cursors get #info OutdatedCursor. */
     retentionHours: number
   }>
+  /** Per client IP, per minute; 0 turns a limit off. */
+  rateLimits: Readonly<{
+    syncPerMinute: number
+    firehoseConnectsPerMinute: number
+  }>
+  /** Which peers may tell us the client's address in X-Forwarded-For (express's `trust proxy` semantics). */
+  trustProxy: TrustProxy
 }>
+
+/** false: nobody; true: everybody; n: the n nearest hops; list: addresses, CIDRs, `loopback`/`linklocal`/`uniquelocal`. */
+export type TrustProxy = boolean | number | readonly string[]
 
 export class ConfigError extends Error {}
 
@@ -44,10 +57,56 @@ const bool = z
 
 const url = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
 
-const urlList = z
-  .string()
-  .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
-  .pipe(z.array(url))
+// Relays are addressed by origin: we append /xrpc/... ourselves, so a path would be silently dropped.
+const relayUrlList = z.string().transform((s, ctx) => {
+  const origins: string[] = []
+  for (const entry of s.split(',').map((u) => u.trim()).filter(Boolean)) {
+    let u: URL | undefined
+    try {
+      u = new URL(entry)
+    } catch {}
+    const problem = !u
+      ? 'is not a URL'
+      : !/^https?:$/.test(u.protocol)
+        ? 'is not an http(s) URL'
+        : u.username || u.password
+          ? 'must not carry credentials'
+          : (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash
+            ? `has a path or query ("${u.pathname}${u.search}${u.hash}"); give the relay's origin only`
+            : undefined
+    if (problem || !u) {
+      ctx.addIssue({ code: 'custom', message: `"${entry}" ${problem}: expected a relay URL such as https://bsky.network` })
+      return z.NEVER
+    }
+    origins.push(u.origin)
+  }
+  return origins
+})
+
+// Validated with proxy-addr, the library that applies the rule, so whatever passes here is what it will trust.
+const trustProxy = z.string().transform((s, ctx): TrustProxy => {
+  const v = s.trim().toLowerCase()
+  if (v === 'false' || v === '0') return false
+  if (v === 'true') return true
+  if (/^\d+$/.test(v)) return Number(v)
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean)
+  for (const entry of list) {
+    try {
+      proxyaddr.compile(entry)
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          `"${entry}" is not an IP address, a CIDR range or one of loopback, linklocal, uniquelocal ` +
+          '(or use true, false, or a hop count)',
+      })
+      return z.NEVER
+    }
+  }
+  return Object.freeze(list)
+})
+
+const perMinute = z.coerce.number({ message: 'expected a number per minute (0 = no limit)' }).int().min(0)
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (a secp256k1 private key)')
 
@@ -75,13 +134,21 @@ const envSchema = z.object({
   PDS_MAX_REQUEST_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   PDS_BLOB_UPLOAD_LIMIT: z.coerce.number().int().positive().default(50 * 1024 * 1024),
   PDS_FEDERATION_ENABLED: bool.default(false),
-  PDS_FEDERATION_RELAY_URLS: urlList.optional(),
-  PDS_CRAWLERS: urlList.optional(),
+  PDS_FEDERATION_RELAY_URLS: relayUrlList.optional(),
+  PDS_CRAWLERS: relayUrlList.optional(),
   PDS_FEDERATION_FIREHOSE_ENABLED: bool.default(true),
   PDS_FEDERATION_CRAWL_ENABLED: bool.default(true),
   PDS_FEDERATION_AUTO_STREAM: bool.optional(),
+  PDS_FEDERATION_REQUEST_CRAWL_INTERVAL_SECONDS: z.coerce
+    .number({ message: 'expected a number of seconds' })
+    .positive()
+    .default(300),
   PDS_FIREHOSE_MAX_BUFFER: z.coerce.number({ message: 'expected a number of events' }).int().positive().default(5000),
   PDS_FIREHOSE_RETENTION_HOURS: z.coerce.number({ message: 'expected a number of hours' }).positive().default(72),
+  // Generous: a relay backfilling thousands of repos, or a CDN fetching blobs, stays well under these.
+  PDS_RATE_LIMIT_SYNC_PER_MINUTE: perMinute.default(3000),
+  PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE: perMinute.default(30),
+  PDS_TRUST_PROXY: trustProxy.default(false),
 })
 
 /** Parse `env` (normally `process.env`) into the config. Throws ConfigError naming the first bad variable. */
@@ -144,11 +211,17 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       firehoseEnabled: e.PDS_FEDERATION_FIREHOSE_ENABLED,
       crawlEnabled: e.PDS_FEDERATION_CRAWL_ENABLED,
       autoStream: e.PDS_FEDERATION_AUTO_STREAM ?? federationEnabled,
+      requestCrawlIntervalMs: Math.round(e.PDS_FEDERATION_REQUEST_CRAWL_INTERVAL_SECONDS * 1000),
     }),
     firehose: Object.freeze({
       maxBuffer: e.PDS_FIREHOSE_MAX_BUFFER,
       retentionHours: e.PDS_FIREHOSE_RETENTION_HOURS,
     }),
+    rateLimits: Object.freeze({
+      syncPerMinute: e.PDS_RATE_LIMIT_SYNC_PER_MINUTE,
+      firehoseConnectsPerMinute: e.PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE,
+    }),
+    trustProxy: e.PDS_TRUST_PROXY,
   })
 }
 

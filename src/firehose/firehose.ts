@@ -77,7 +77,11 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
   private fanout: NodeJS.Immediate | undefined
   private closing: Promise<void> | undefined
 
+  /** The subscriber's address as the trusted-proxy rule sees it (behind nginx: the real client, not nginx). */
+  private readonly clientIp: (req: IncomingMessage) => string
+
   constructor(deps: {
+    clientIp?: (req: IncomingMessage) => string
     sequencer: Sequencer
     logger: Logger
     enabled: boolean
@@ -88,6 +92,7 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
     super()
     this.setMaxListeners(0)
     this.sequencer = deps.sequencer
+    this.clientIp = deps.clientIp ?? ((req) => req.socket.remoteAddress ?? 'unknown')
     this.logger = deps.logger
     this.enabled = deps.enabled
     this.tuning = { ...defaultTuning(deps.maxBuffer), ...deps.tuning }
@@ -163,7 +168,7 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
     const sub = new Subscriber({
       id: ++this.nextId,
       ws,
-      remoteAddress: req.socket.remoteAddress ?? 'unknown',
+      remoteAddress: this.clientIp(req),
       cursor,
       log: this.log,
       limits: this.limits,
