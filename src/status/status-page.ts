@@ -71,7 +71,7 @@ export function renderStatusPage(s: StatusSnapshot): string {
   dt { color: #667; font-size: .85rem; } dd { margin: 0; font-size: 1.4rem; font-variant-numeric: tabular-nums; }
   table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #e3e6ee; }
   td.num { text-align: right; font-variant-numeric: tabular-nums; } .ok { color: #17803d; } .bad { color: #b42318; }
-  .empty { color: #667; font-style: italic; }
+  .empty { color: #667; font-style: italic; } .footer { margin-top: 2rem; }
 </style>
 </head>
 <body>
@@ -97,7 +97,7 @@ ${
       ? `<table id="relay-table"><thead><tr><th>Relay</th><th>Last requestCrawl</th><th>Result</th><th>Last success</th><th>Next attempt</th></tr></thead><tbody>${relays}</tbody></table>`
       : '<p class="empty">No relays configured.</p>'
 }
-<p class="sub">Rendered ${when(s.now)} · up since ${when(s.startedAt)} · refreshes every 10 s · run <code>npm run doctor</code> for a full federation check.</p>
+<p class="sub footer">Rendered ${when(s.now)} · up since ${when(s.startedAt)} · refreshes every 10 s · run <code>npm run doctor</code> for a full federation check.</p>
 </body>
 </html>
 `
