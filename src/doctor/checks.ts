@@ -16,6 +16,7 @@ import { IdentityResolver } from '../identity/resolver.ts'
 import { describeNetworkError, isLocalOrIp } from '../relay/notifier.ts'
 import { relayView, type RelayView } from '../relay/relay-view.ts'
 import { decodeFrame } from '../sequencer/frames.ts'
+import { mapLimit } from '../util/map-limit.ts'
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip'
 
@@ -659,17 +660,4 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms)
     }),
   ])
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i])
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
 }

@@ -2,6 +2,7 @@
 // getRepoStatus (or getLatestCommit) per repo, compared with our own figures to tell how far behind it is. Every
 // call is optional on the relay's side: "not supported" is an answer, not a failure.
 import { describeNetworkError } from './notifier.ts'
+import { mapLimit } from '../util/map-limit.ts'
 
 export type HostView = {
   /** False when the relay does not implement getHostStatus. */
@@ -170,17 +171,4 @@ async function query(base: string, nsid: string, params: Record<string, string>,
     error: error ?? `HTTP${res.status}`,
     ...(typeof body?.message === 'string' ? { message: body.message } : {}),
   }
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i])
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
 }
