@@ -100,7 +100,13 @@ function within<T>(p: Promise<T>, what: string): Promise<T> {
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-bench-firehose-'))
 const port = await freePort()
-const { child } = await spawnServer({ PDS_PORT: String(port), PDS_DATA_DIRECTORY: dir, PDS_LOG_LEVEL: 'info' })
+// All subscribers connect from 127.0.0.1: the per-IP connection limit for crawlers would refuse most of them.
+const { child } = await spawnServer({
+  PDS_PORT: String(port),
+  PDS_DATA_DIRECTORY: dir,
+  PDS_LOG_LEVEL: 'info',
+  PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE: '0',
+})
 child.stderr!.on('data', (d) => process.stderr.write(`[server] ${d}`))
 const url = `http://localhost:${port}`
 const wsUrl = `ws://localhost:${port}`

@@ -11,7 +11,8 @@ const LOOP_MS = 3000
 const CONCURRENCY = 8
 
 const plc = await startPlc()
-const pds = await startPds({ plcUrl: plc.url })
+// One loopback client makes thousands of sync reads: the per-IP crawler limit is off for the measurement.
+const pds = await startPds({ plcUrl: plc.url, env: { PDS_RATE_LIMIT_SYNC_PER_MINUTE: '0' } })
 try {
   const user = await createUser(pds)
   const rkeys: string[] = []
