@@ -122,6 +122,9 @@ export async function startServer(cfg: Config, log: Logger): Promise<PdsServer> 
     await ctx.relay.stop()
     // Firehose sockets before the HTTP server: it does not close while upgraded connections are open.
     await ctx.firehose.close()
+    // Sockets idle now close at once; a socket whose request is still in flight closes as soon as it goes idle,
+    // instead of lingering for the keep-alive timeout and holding the shutdown up.
+    server.keepAliveTimeout = 1
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeIdleConnections()
