@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { readCarWithRoot } from '@atproto/repo'
-import { startPlc, type TestPlc } from './helpers/plc.ts'
-import { createUser, startPds, xrpc, type TestPds } from './helpers/pds.ts'
+import type { TestPlc } from './helpers/plc.ts'
+import { createUser, xrpc, type TestPds, startServers, stopServers } from './helpers/pds.ts'
 import { events } from './helpers/repo-check.ts'
 
 const post = (text: string) => ({ $type: 'app.bsky.feed.post', text, createdAt: new Date().toISOString() })
@@ -17,14 +17,8 @@ describe('account status', () => {
   const admin = () => ({ authorization: pds.adminAuth })
   const bearer = (user: User) => ({ authorization: `Bearer ${user.agent.session!.accessJwt}` })
 
-  before(async () => {
-    plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url })
-  })
-  after(async () => {
-    await pds?.destroy()
-    await plc?.close()
-  })
+  before(async () => ({ plc, pds } = await startServers()))
+  after(() => stopServers({ plc, pds }))
 
   /** The sync answers for a repo: getRepo as anyone, getLatestCommit, getRepoStatus and its listRepos entry. */
   async function syncView(did: string, headers?: Record<string, string>) {

@@ -24,7 +24,7 @@ import {
   type Frame,
 } from './helpers/firehose-client.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
-import { createUser, startPds, type TestPds } from './helpers/pds.ts'
+import { createUser, startPds, type TestPds, startServers, stopServers } from './helpers/pds.ts'
 import { checkCommitEvent, signingDidKey } from './helpers/repo-check.ts'
 
 const isCid = (v: unknown) => CID.asCID(v) !== null
@@ -99,14 +99,8 @@ describe('firehose: subscribeRepos', () => {
   let alice: User
   let bob: User
 
-  before(async () => {
-    plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url })
-  })
-  after(async () => {
-    await pds?.destroy()
-    await plc?.close()
-  })
+  before(async () => ({ plc, pds } = await startServers()))
+  after(() => stopServers({ plc, pds }))
 
   it('account creation streams #identity, #account, #commit, #sync with the lexicon fields, sent as stored', async () => {
     const client = await FirehoseClient.connect(pds)
@@ -539,14 +533,8 @@ describe('firehose: a consumer that never reads', () => {
   let pds: TestPds
   const MAX_BUFFER = 50
 
-  before(async () => {
-    plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url, env: { PDS_FIREHOSE_MAX_BUFFER: String(MAX_BUFFER) } })
-  })
-  after(async () => {
-    await pds?.destroy()
-    await plc?.close()
-  })
+  before(async () => ({ plc, pds } = await startServers({ env: { PDS_FIREHOSE_MAX_BUFFER: String(MAX_BUFFER) } })))
+  after(() => stopServers({ plc, pds }))
 
   it('is cut off with ConsumerTooSlow (1008) with bounded buffers, while a healthy subscriber gets every event', async (t) => {
     const firehose = pds.ctx.firehose

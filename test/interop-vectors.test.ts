@@ -7,8 +7,8 @@ import { verifySignature } from '@atproto/crypto'
 import { normalizeHandle } from '../src/identity/handles.ts'
 import { keypairFromHex } from '../src/identity/keys.ts'
 import { atIdentifier, did as didSchema } from '../src/xrpc/schemas.ts'
-import { startPlc, type TestPlc } from './helpers/plc.ts'
-import { startPds, xrpc, type TestPds } from './helpers/pds.ts'
+import type { TestPlc } from './helpers/plc.ts'
+import { xrpc, type TestPds, startServers, stopServers } from './helpers/pds.ts'
 
 const VECTORS = path.resolve(import.meta.dirname, '../../shared/interop-tests')
 
@@ -81,14 +81,8 @@ describe('interop vectors: crypto', () => {
 describe('interop vectors: invalid handles at signup', () => {
   let plc: TestPlc
   let pds: TestPds
-  before(async () => {
-    plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url })
-  })
-  after(async () => {
-    await pds?.destroy()
-    await plc?.close()
-  })
+  before(async () => ({ plc, pds } = await startServers()))
+  after(() => stopServers({ plc, pds }))
 
   it('every invalid handle is refused with InvalidHandle and creates nothing', async () => {
     for (const handle of lines('handle_syntax_invalid.txt')) {

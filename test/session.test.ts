@@ -2,21 +2,15 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { AtpAgent } from '@atproto/api'
-import { startPlc, type TestPlc } from './helpers/plc.ts'
-import { createUser, startPds, uniqueHandle, xrpc, type TestPds } from './helpers/pds.ts'
+import type { TestPlc } from './helpers/plc.ts'
+import { createUser, uniqueHandle, xrpc, type TestPds, startServers, stopServers } from './helpers/pds.ts'
 
 describe('accounts and sessions (AtpAgent)', () => {
   let plc: TestPlc
   let pds: TestPds
 
-  before(async () => {
-    plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url })
-  })
-  after(async () => {
-    await pds?.destroy()
-    await plc?.close()
-  })
+  before(async () => ({ plc, pds } = await startServers()))
+  after(() => stopServers({ plc, pds }))
 
   it('describeServer names the service DID and the handle domains', async () => {
     const { data } = await pds.agent().com.atproto.server.describeServer()
@@ -197,14 +191,8 @@ describe('accounts and sessions (AtpAgent)', () => {
 describe('invite codes', () => {
   let plc: TestPlc
   let pds: TestPds
-  before(async () => {
-    plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url, env: { PDS_INVITE_REQUIRED: 'true' } })
-  })
-  after(async () => {
-    await pds?.destroy()
-    await plc?.close()
-  })
+  before(async () => ({ plc, pds } = await startServers({ env: { PDS_INVITE_REQUIRED: 'true' } })))
+  after(() => stopServers({ plc, pds }))
 
   it('are created with admin auth and spent at signup', async () => {
     const noAuth = await xrpc(pds, 'com.atproto.server.createInviteCode', { body: { useCount: 1 } })

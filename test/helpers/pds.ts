@@ -7,6 +7,7 @@ import { AtpAgent } from '@atproto/api'
 import { parseConfig } from '../../src/config/index.ts'
 import { createLogger } from '../../src/logger.ts'
 import { startServer, type PdsServer } from '../../src/server.ts'
+import { startPlc, type TestPlc } from './plc.ts'
 
 export type TestPds = PdsServer & {
   dataDir: string
@@ -86,4 +87,16 @@ export async function xrpc(
     body = text ? JSON.parse(text) : undefined
   } catch {}
   return { status: res.status, body, headers: res.headers }
+}
+
+/** A real PLC directory (in-process) and a PDS registered with it: what most suites start in before(). */
+export async function startServers(opts: { env?: Record<string, string> } = {}): Promise<{ plc: TestPlc; pds: TestPds }> {
+  const plc = await startPlc()
+  const pds = await startPds({ plcUrl: plc.url, env: opts.env })
+  return { plc, pds }
+}
+
+export async function stopServers(servers: { plc?: TestPlc; pds?: TestPds }): Promise<void> {
+  await servers.pds?.destroy()
+  await servers.plc?.close()
 }
