@@ -71,7 +71,7 @@ export async function createContext(cfg: Config, log: Logger): Promise<AppContex
     records,
     blobs,
     signingKey: signingKeyCache(store),
-    onBlobsOrphaned: (did, cids) => blobStore.deleteOrphans(did, cids),
+    onBlobsUnlinked: (did, cids) => blobStore.deleteOrphans(did, cids),
   })
   return {
     cfg,

@@ -4,10 +4,8 @@ import type { BlobStore } from '../blob/blob-store.ts'
 import type { Db } from '../db/index.ts'
 import type { IdentityResolver } from '../identity/resolver.ts'
 import { keypairFromHex } from '../identity/keys.ts'
-import { carFile } from '../repo/car-stream.ts'
-import { repoReader } from '../repo/repo-reader.ts'
 import type { RepoService } from '../repo/repo-service.ts'
-import { accountEventBody, identityEventBody } from '../sequencer/events.ts'
+import { accountEventBody, identityEventBody, syncEventBody } from '../sequencer/events.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
 import { InvalidRequestError, UpstreamFailureError } from '../xrpc/errors.ts'
 import type { AccountRow, AccountStore } from './account-store.ts'
@@ -97,11 +95,8 @@ export class AccountStatusService {
       const status = this.sequenceStatusNow(did)
       this.deps.sequencer.append(did, 'identity', identityEventBody(did, account.handle))
       // Read inside the transaction, so the #sync names the same commit a concurrent write would follow.
-      const commit = repoReader(this.deps.db).commitBlock(did)
-      if (commit) {
-        const blocks = carFile(commit.cid, [{ cid: commit.cid, bytes: commit.bytes }])
-        this.deps.sequencer.append(did, 'sync', { did, rev: commit.rev, blocks })
-      }
+      const commit = this.deps.repo.reader.commitBlock(did)
+      if (commit) this.deps.sequencer.append(did, 'sync', syncEventBody(did, commit))
       return status
     })
   }

@@ -47,10 +47,9 @@ export class BlobIndex {
     for (const cid of blobCids) this.stmts.link.run(did, cid, recordUri)
   }
 
-  /** Forget a record's blobs; returns the blob CIDs that no record uses any more. */
+  /** Forget a record's blobs; returns their CIDs (other records may still use some of them). */
   unlinkRecord(did: string, recordUri: string): string[] {
-    const cids = this.stmts.unlinkRecord.all(did, recordUri) as string[]
-    return cids.filter((cid) => !this.isReferenced(did, cid))
+    return this.stmts.unlinkRecord.all(did, recordUri) as string[]
   }
 
   delete(did: string, cid: string): void {

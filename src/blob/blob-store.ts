@@ -76,7 +76,7 @@ export class BlobStore {
     return createReadStream(this.pathOf(did, cid))
   }
 
-  /** Blobs whose last record went away: their rows and bytes go now. */
+  /** Blobs just unlinked from a record: those no record uses any more lose their rows and bytes now. */
   deleteOrphans(did: string, cids: readonly string[]): void {
     for (const cid of cids) {
       if (this.index.isReferenced(did, cid)) continue

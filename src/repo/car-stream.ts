@@ -1,44 +1,15 @@
-// CAR v1 output for the sync endpoints. Small CARs (proofs, block lists) are built in memory; whole repos are streamed
-// from a read snapshot on a connection of their own, so memory stays flat whatever the repo size and concurrent
+// Whole repos as streamed CAR v1 (small CARs are `carFile` in car.ts): read from a snapshot on a connection of their own, so memory stays flat whatever the repo size and concurrent
 // writes (which delete replaced blocks) cannot tear the export.
 import { EventEmitter } from 'node:events'
 import { Readable } from 'node:stream'
 import Database from 'better-sqlite3'
-import { encode as cborEncode } from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import type { Db } from '../db/index.ts'
+import { blockFrame, carHeader } from './car.ts'
 import { fullRepoBlocks, type Block } from './mst-walk.ts'
 
 /** Frames are coalesced into chunks of about this size: fewer, larger socket writes. */
 const CHUNK_BYTES = 64 * 1024
-
-export function varint(n: number): Uint8Array {
-  const out: number[] = []
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80)
-    n = Math.floor(n / 0x80)
-  }
-  out.push(n)
-  return Uint8Array.from(out)
-}
-
-/** The length-prefixed header section: DAG-CBOR `{roots, version: 1}`. */
-export function carHeader(root: CID | null): Uint8Array {
-  const header = cborEncode({ version: 1, roots: root ? [root] : [] })
-  return Buffer.concat([varint(header.length), header])
-}
-
-function frameParts(block: Block): Uint8Array[] {
-  const cid = block.cid.bytes
-  return [varint(cid.length + block.bytes.length), cid, block.bytes]
-}
-
-/** A whole CAR in memory, for small answers (record proofs, getBlocks). */
-export function carFile(root: CID | null, blocks: Iterable<Block>): Uint8Array {
-  const parts = [carHeader(root)]
-  for (const block of blocks) parts.push(...frameParts(block))
-  return Buffer.concat(parts)
-}
 
 export type CarStreamInfo = { did: string; blocks: number; complete: boolean }
 
@@ -83,7 +54,7 @@ export class CarStream extends Readable {
           this.push(null)
           return
         }
-        for (const part of frameParts(next.value)) {
+        for (const part of blockFrame(next.value)) {
           parts.push(part)
           size += part.length
         }

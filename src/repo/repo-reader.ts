@@ -1,27 +1,24 @@
 // Point reads for the sync endpoints on the main connection. Each method reads synchronously from start to finish,
 // so it sees one consistent repo state: no commit can land between its reads.
 import { CID } from 'multiformats/cid'
-import type { Db } from '../db/index.ts'
-import { carFile } from './car-stream.ts'
+import { carFile } from './car.ts'
 import { decodeCommit, pathToKey, type Block } from './mst-walk.ts'
+import type { RepoBlockStatements } from './sql-storage.ts'
 
 export class RepoReader {
-  private readonly stmts
+  private readonly stmts: RepoBlockStatements
 
-  constructor(db: Db) {
-    this.stmts = {
-      root: db.prepare('SELECT cid, rev FROM repo_root WHERE did = ?'),
-      block: db.prepare('SELECT content FROM repo_block WHERE did = ? AND cid = ?').pluck(),
-    }
+  constructor(stmts: RepoBlockStatements) {
+    this.stmts = stmts
   }
 
   root(did: string): { cid: CID; rev: string } | null {
-    const row = this.stmts.root.get(did) as { cid: string; rev: string } | undefined
+    const row = this.stmts.getRoot.get(did) as { cid: string; rev: string } | undefined
     return row ? { cid: CID.parse(row.cid), rev: row.rev } : null
   }
 
   block(did: string, cid: CID): Uint8Array | null {
-    return (this.stmts.block.get(did, cid.toString()) as Uint8Array | undefined) ?? null
+    return (this.stmts.getBlock.get(did, cid.toString()) as Uint8Array | undefined) ?? null
   }
 
   private getter(did: string): (cid: CID) => Uint8Array {
@@ -68,16 +65,4 @@ export class RepoReader {
     }
     return { found, missing }
   }
-}
-
-const readers = new WeakMap<Db, RepoReader>()
-
-/** One reader (prepared statements) per database. */
-export function repoReader(db: Db): RepoReader {
-  let reader = readers.get(db)
-  if (!reader) {
-    reader = new RepoReader(db)
-    readers.set(db, reader)
-  }
-  return reader
 }

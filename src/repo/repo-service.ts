@@ -22,6 +22,7 @@ import { InvalidRequestError } from '../xrpc/errors.ts'
 import { KeyedLock } from './keyed-lock.ts'
 import type { PreparedWrite } from './prepare.ts'
 import type { RecordIndex } from './record-index.ts'
+import { RepoReader } from './repo-reader.ts'
 import { RepoBlockStatements, SqlRepoStorage } from './sql-storage.ts'
 
 export const MAX_WRITES_PER_COMMIT = 200
@@ -42,7 +43,7 @@ export class RepoService {
   private readonly records: RecordIndex
   private readonly blobs: BlobIndex
   private readonly signingKey: (did: string) => Promise<Keypair>
-  private readonly onBlobsOrphaned: (did: string, cids: string[]) => void
+  private readonly onBlobsUnlinked: (did: string, cids: string[]) => void
 
   constructor(deps: {
     db: Db
@@ -50,10 +51,11 @@ export class RepoService {
     records: RecordIndex
     blobs: BlobIndex
     signingKey: (did: string) => Promise<Keypair>
-    /** Called after commit with blobs that no record uses any more (their bytes can go). */
-    onBlobsOrphaned: (did: string, cids: string[]) => void
+    /** Called after commit with the blobs it unlinked from records (those no record uses any more can go). */
+    onBlobsUnlinked: (did: string, cids: string[]) => void
   }) {
     this.blockStmts = new RepoBlockStatements(deps.db)
+    this.reader = new RepoReader(this.blockStmts)
     this.stmts = {
       deleteRecordBlobs: deps.db.prepare('DELETE FROM record_blob WHERE did = ?'),
       deleteRecords: deps.db.prepare('DELETE FROM record WHERE did = ?'),
@@ -63,8 +65,11 @@ export class RepoService {
     this.records = deps.records
     this.blobs = deps.blobs
     this.signingKey = deps.signingKey
-    this.onBlobsOrphaned = deps.onBlobsOrphaned
+    this.onBlobsUnlinked = deps.onBlobsUnlinked
   }
+
+  /** Synchronous point reads (roots, proofs, blocks) for the sync endpoints, on the same statements. */
+  readonly reader: RepoReader
 
   storage(did: string): SqlRepoStorage {
     return new SqlRepoStorage(this.blockStmts, did)
@@ -75,8 +80,8 @@ export class RepoService {
     const commit = await Repo.formatInitCommit(this.storage(did), did, keypair)
     return {
       commit,
-      commitBody: await commitEventBody(did, commit, [], null),
-      syncBody: await syncEventBody(did, commit),
+      commitBody: commitEventBody(did, commit, [], null),
+      syncBody: syncEventBody(did, { cid: commit.cid, rev: commit.rev, bytes: commit.newBlocks.get(commit.cid)! }),
     }
   }
 
@@ -108,7 +113,7 @@ export class RepoService {
   }
 
   root(did: string): { cid: Cid; rev: string } | null {
-    return this.storage(did).rootSync()
+    return this.reader.root(did)
   }
 
   /** A record's current CID and decoded value, from the record index and the block store. */
@@ -146,7 +151,7 @@ export class RepoService {
       const results: WriteResult[] = []
       for (const w of writes) {
         const current = this.records.get(did, w.collection, w.rkey)
-        const currentCid = current ? parseCid(current.cid) : null
+        const currentCid = current ? CID.parse(current.cid) : null
         if (w.action !== 'create' && w.swapCid !== undefined) {
           const matches = w.swapCid === null ? currentCid === null : currentCid?.equals(w.swapCid) === true
           if (!matches) throw new InvalidRequestError(`Record was at ${current?.cid ?? 'null'}`, 'InvalidSwap')
@@ -181,7 +186,7 @@ export class RepoService {
 
       const repo = await Repo.load(storage, root.cid)
       const commit = await repo.formatCommit(repoOps, await this.signingKey(did))
-      const body = await commitEventBody(did, commit, ops, repo.commit.data)
+      const body = commitEventBody(did, commit, ops, repo.commit.data)
       const carBytes = (body.blocks as Uint8Array).length
       if (carBytes > MAX_COMMIT_BLOCKS_BYTES) {
         throw new InvalidRequestError(`Commit too large: ${carBytes} bytes of blocks (at most ${MAX_COMMIT_BLOCKS_BYTES})`)
@@ -204,13 +209,9 @@ export class RepoService {
         storage.applyCommitSync(commit, (cid) => this.records.cidInUse(did, cid.toString()))
         this.sequencer.append(did, 'commit', body)
       })
-      const stillOrphaned = orphaned.filter((cid) => !this.blobs.isReferenced(did, cid))
-      if (stillOrphaned.length) this.onBlobsOrphaned(did, [...new Set(stillOrphaned)])
+      // Blobs this commit unlinked; the blob store keeps any that another record still uses.
+      if (orphaned.length) this.onBlobsUnlinked(did, [...new Set(orphaned)])
       return { commit: { cid: commit.cid.toString(), rev: commit.rev }, results }
     })
   }
-}
-
-function parseCid(cid: string): Cid {
-  return CID.parse(cid)
 }

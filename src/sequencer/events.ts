@@ -1,6 +1,7 @@
 // Event bodies as the firehose lexicon names them (without seq and time, which the sequencer adds).
-import { blocksToCarFile, BlockMap, type CommitData } from '@atproto/repo'
+import { BlockMap, type CommitData } from '@atproto/repo'
 import type { Cid } from '@atproto/lex-data'
+import { carFile } from '../repo/car.ts'
 
 export type CommitOp = { action: 'create' | 'update' | 'delete'; path: string; cid: Cid | null; prev?: Cid }
 
@@ -10,12 +11,12 @@ export const MAX_COMMIT_BLOCKS_BYTES = 2_000_000
  * `#commit` (sync v1.1): the CAR holds the commit, every new block, and the covering proofs of every changed key, so
  * a relay can invert the ops onto `prevData`.
  */
-export async function commitEventBody(
+export function commitEventBody(
   did: string,
   commit: CommitData,
   ops: CommitOp[],
   prevData: Cid | null,
-): Promise<Record<string, unknown>> {
+): Record<string, unknown> {
   const blocks = new BlockMap()
   blocks.addMap(commit.newBlocks)
   blocks.addMap(commit.relevantBlocks)
@@ -24,7 +25,7 @@ export async function commitEventBody(
     commit: commit.cid,
     rev: commit.rev,
     since: commit.since,
-    blocks: await blocksToCarFile(commit.cid, blocks),
+    blocks: carFile(commit.cid, [...blocks].map(([cid, bytes]) => ({ cid, bytes }))),
     ops,
     prevData: prevData ?? undefined,
     rebase: false,
@@ -34,10 +35,8 @@ export async function commitEventBody(
 }
 
 /** `#sync`: only the commit block, "this is the repo's current state". */
-export async function syncEventBody(did: string, commit: CommitData): Promise<Record<string, unknown>> {
-  const { blocks, missing } = commit.newBlocks.getMany([commit.cid])
-  if (missing.length) throw new Error('commit block missing from commit data')
-  return { did, rev: commit.rev, blocks: await blocksToCarFile(commit.cid, blocks) }
+export function syncEventBody(did: string, commit: { cid: Cid; rev: string; bytes: Uint8Array }): Record<string, unknown> {
+  return { did, rev: commit.rev, blocks: carFile(commit.cid, [{ cid: commit.cid, bytes: commit.bytes }]) }
 }
 
 export function identityEventBody(did: string, handle: string): Record<string, unknown> {

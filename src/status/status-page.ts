@@ -1,16 +1,7 @@
 // GET / for people: a small server-rendered page with what an operator checks first. No client framework, no
 // scripts; it refreshes itself. Non-browser clients keep getting the reference's plain-text banner.
 import type { FirehoseStats } from '../firehose/firehose.ts'
-
-export type RelayStatusView = {
-  url: string
-  lastAttemptAt?: string | null
-  lastResult?: string | null
-  lastError?: string | null
-  lastSuccessAt?: string | null
-  nextAttemptAt?: string | null
-  consecutiveFailures?: number
-}
+import type { RelayStatus } from '../relay/notifier.ts'
 
 export type StatusSnapshot = {
   version: string
@@ -20,7 +11,7 @@ export type StatusSnapshot = {
   latestSeq: number
   firehose: FirehoseStats
   federationEnabled: boolean
-  relays: RelayStatusView[]
+  relays: RelayStatus[]
   startedAt: string
   now: string
 }

@@ -28,12 +28,6 @@ export class AuthRequiredError extends XRPCError {
   }
 }
 
-export class ForbiddenError extends XRPCError {
-  constructor(message = 'Forbidden', error = 'Forbidden') {
-    super(403, error, message)
-  }
-}
-
 export class PayloadTooLargeError extends XRPCError {
   constructor(message = 'Request entity too large') {
     super(413, 'PayloadTooLarge', message)

@@ -1,6 +1,5 @@
 import { z } from 'zod'
-import { carFile } from '../../../../repo/car-stream.ts'
-import { repoReader } from '../../../../repo/repo-reader.ts'
+import { carFile } from '../../../../repo/car.ts'
 import { InvalidRequestError } from '../../../../xrpc/errors.ts'
 import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
@@ -15,7 +14,7 @@ export default defineMethod({
   }),
   handler: async ({ ctx, req, params }) => {
     await availableRepo(ctx, req, params.did)
-    const { found, missing } = repoReader(ctx.db).blocks(params.did, params.cids)
+    const { found, missing } = ctx.repo.reader.blocks(params.did, params.cids)
     if (missing.length) {
       throw new InvalidRequestError(`Could not find cids: ${missing.map((c) => c.toString()).join(',')}`, 'BlockNotFound')
     }

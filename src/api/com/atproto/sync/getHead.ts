@@ -1,5 +1,4 @@
 import { z } from 'zod'
-import { repoReader } from '../../../../repo/repo-reader.ts'
 import { InvalidRequestError } from '../../../../xrpc/errors.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
@@ -10,7 +9,7 @@ export default defineMethod({
   params: z.object({ did }),
   handler: async ({ ctx, req, params }) => {
     await availableRepo(ctx, req, params.did)
-    const root = repoReader(ctx.db).root(params.did)
+    const root = ctx.repo.reader.root(params.did)
     if (!root) throw new InvalidRequestError(`Could not find root for DID: ${params.did}`, 'HeadNotFound')
     return { root: root.cid.toString() }
   },

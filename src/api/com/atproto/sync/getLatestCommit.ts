@@ -1,5 +1,4 @@
 import { z } from 'zod'
-import { repoReader } from '../../../../repo/repo-reader.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
 import { availableRepo, repoNotFound } from './util.ts'
@@ -8,7 +7,7 @@ export default defineMethod({
   params: z.object({ did }),
   handler: async ({ ctx, req, params }) => {
     await availableRepo(ctx, req, params.did)
-    const root = repoReader(ctx.db).root(params.did)
+    const root = ctx.repo.reader.root(params.did)
     if (!root) throw repoNotFound(params.did)
     return { cid: root.cid.toString(), rev: root.rev }
   },

@@ -1,6 +1,5 @@
 import { isValidNsid, isValidRecordKey } from '@atproto/syntax'
 import { z } from 'zod'
-import { repoReader } from '../../../../repo/repo-reader.ts'
 import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
 import { CAR_TYPE, availableRepo, repoNotFound } from './util.ts'
@@ -18,7 +17,7 @@ export default defineMethod({
   }),
   handler: async ({ ctx, req, params }) => {
     await availableRepo(ctx, req, params.did)
-    const proof = repoReader(ctx.db).recordProof(params.did, params.collection, params.rkey)
+    const proof = ctx.repo.reader.recordProof(params.did, params.collection, params.rkey)
     if (!proof) throw repoNotFound(params.did)
     return new RawOutput(CAR_TYPE, proof.car)
   },

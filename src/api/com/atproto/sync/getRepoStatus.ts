@@ -1,6 +1,5 @@
 import { z } from 'zod'
 import { repoStatusOf } from '../../../../account/account-status.ts'
-import { repoReader } from '../../../../repo/repo-reader.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
 import { assertCrawlEnabled, repoNotFound } from './util.ts'
@@ -13,7 +12,7 @@ export default defineMethod({
     const account = ctx.accounts.store.byDid(params.did)
     if (!account) throw repoNotFound(params.did)
     const status = repoStatusOf(account)
-    const rev = status.active ? repoReader(ctx.db).root(params.did)?.rev : undefined
+    const rev = status.active ? ctx.repo.reader.root(params.did)?.rev : undefined
     return { did: params.did, active: status.active, status: status.status, rev }
   },
 })
