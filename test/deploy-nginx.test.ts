@@ -12,13 +12,14 @@ import WebSocket from 'ws'
 import { decodeFrame } from '../src/sequencer/frames.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { freePort, startPds, type TestPds } from './helpers/pds.ts'
+import { NGINX, OPENSSL, requireProgram, skipWithout } from './helpers/system.ts'
 
-const NGINX = '/usr/sbin/nginx'
 const REPO_CONF = path.resolve(import.meta.dirname, '../nginx.conf')
 
 type Res = { status: number; headers: http.IncomingHttpHeaders; body: string }
 
-describe('deployment behind nginx (the shipped nginx.conf)', () => {
+describe('deployment behind nginx (the shipped nginx.conf)', { skip: skipWithout(NGINX, OPENSSL) }, () => {
+  let nginx: string
   let plc: TestPlc
   let pds: TestPds
   let dir: string
@@ -28,12 +29,13 @@ describe('deployment behind nginx (the shipped nginx.conf)', () => {
   let mainConf: string
 
   before(async () => {
-    assert.ok(existsSync(NGINX), "Debian's nginx is installed (.ci/run installs it)")
+    nginx = requireProgram(NGINX)
+    const openssl = requireProgram(OPENSSL)
     plc = await startPlc()
     pds = await startPds({ plcUrl: plc.url })
     dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-nginx-'))
     for (const sub of ['certs', 'tmp']) mkdirSync(path.join(dir, sub))
-    execFileSync('openssl', [
+    execFileSync(openssl, [
       'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
       '-addext', 'subjectAltName=DNS:localhost',
       '-keyout', path.join(dir, 'certs/privkey.pem'), '-out', path.join(dir, 'certs/fullchain.pem'),
@@ -71,12 +73,12 @@ http {
 }
 `,
     )
-    execFileSync(NGINX, ['-t', '-q', '-c', mainConf, '-p', dir])
+    execFileSync(nginx, ['-t', '-q', '-c', mainConf, '-p', dir])
     // Daemon mode: the command returns once the master has bound its sockets, so no readiness polling is needed.
-    execFileSync(NGINX, ['-c', mainConf, '-p', dir])
+    execFileSync(nginx, ['-c', mainConf, '-p', dir])
   })
   after(async () => {
-    if (mainConf && existsSync(path.join(dir, 'nginx.pid'))) execFileSync(NGINX, ['-s', 'stop', '-c', mainConf, '-p', dir])
+    if (mainConf && existsSync(path.join(dir, 'nginx.pid'))) execFileSync(nginx, ['-s', 'stop', '-c', mainConf, '-p', dir])
     await pds?.destroy()
     await plc?.close()
     if (dir) rmSync(dir, { recursive: true, force: true })

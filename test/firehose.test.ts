@@ -2,7 +2,7 @@
 // consumer (signatures and proofs), commit inversion (also on the interop commit-proof vectors), cursors, replay
 // while writing, backpressure, keepalive, log faults, retention and shutdown.
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -23,6 +23,7 @@ import {
   within,
   type Frame,
 } from './helpers/firehose-client.ts'
+import { interopJson } from './helpers/fixtures.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { createUser, startPds, type TestPds, startServers, stopServers } from './helpers/pds.ts'
 import { checkCommitEvent, signingDidKey } from './helpers/repo-check.ts'
@@ -465,12 +466,7 @@ describe('firehose: commit-proof interop vectors against our inversion check', (
     rootAfterCommit: string
     blocksInProof: string[]
   }
-  const fixtures: Fixture[] = JSON.parse(
-    readFileSync(
-      path.resolve(import.meta.dirname, '../../shared/interop-tests/firehose/commit-proof-fixtures.json'),
-      'utf8',
-    ),
-  )
+  const fixtures: Fixture[] = interopJson('firehose/commit-proof-fixtures.json')
 
   it('has the six vectors', () => assert.equal(fixtures.length, 6))
 

@@ -1,6 +1,6 @@
-// The public MST and data-model vectors (../shared/interop-tests) through our storage and record pipeline.
+// The public MST and data-model vectors (test/fixtures/interop) through our storage and record pipeline.
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -9,11 +9,11 @@ import { CID } from 'multiformats/cid'
 import { openDatabase, type Db } from '../src/db/index.ts'
 import { encodeRecordJson } from '../src/repo/prepare.ts'
 import { RepoBlockStatements, SqlRepoStorage } from '../src/repo/sql-storage.ts'
+import { interopJson, interopText } from './helpers/fixtures.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { createUser, startPds, xrpc, type TestPds } from './helpers/pds.ts'
 
-const VECTORS = path.resolve(import.meta.dirname, '../../shared/interop-tests')
-const json = <T>(file: string): T => JSON.parse(readFileSync(path.join(VECTORS, file), 'utf8')) as T
+const json = interopJson
 
 const LEAF = CID.parse('bafyreie5cvv4h45feadgeuwhbcutmh6t2ceseocckahdoe6uat64zmz454')
 // Known roots from the indigo interop tests (PROTOCOL.md §2.3), all with the record CID above.
@@ -62,7 +62,7 @@ describe('interop vectors: MST over our SQLite block store', () => {
   })
 
   it('the example key set builds the same root whatever the insertion order', async () => {
-    const keys = readFileSync(path.join(VECTORS, 'mst/example_keys.txt'), 'utf8').split('\n').filter(Boolean).slice(0, 200)
+    const keys = interopText('mst/example_keys.txt').split('\n').filter(Boolean).slice(0, 200)
     const stmts = new RepoBlockStatements(db)
     const build = async (order: string[], did: string) => {
       let mst = await MST.create(new SqlRepoStorage(stmts, did))

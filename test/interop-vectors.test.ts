@@ -1,25 +1,20 @@
-// The public interop vectors (../shared/interop-tests) run through our validation and key handling.
+// The public interop vectors (test/fixtures/interop) run through our validation and key handling.
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
-import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { verifySignature } from '@atproto/crypto'
 import { normalizeHandle } from '../src/identity/handles.ts'
 import { keypairFromHex } from '../src/identity/keys.ts'
 import { atIdentifier, did as didSchema } from '../src/xrpc/schemas.ts'
+import { interopJson, interopText } from './helpers/fixtures.ts'
 import type { TestPlc } from './helpers/plc.ts'
 import { xrpc, type TestPds, startServers, stopServers } from './helpers/pds.ts'
 
-const VECTORS = path.resolve(import.meta.dirname, '../../shared/interop-tests')
-
 function lines(file: string): string[] {
-  return readFileSync(path.join(VECTORS, 'syntax', file), 'utf8')
+  return interopText(`syntax/${file}`)
     .split('\n')
     .filter((l) => l.trim() && !l.startsWith('#'))
 }
-function json<T>(file: string): T {
-  return JSON.parse(readFileSync(path.join(VECTORS, file), 'utf8')) as T
-}
+const json = interopJson
 
 describe('interop vectors: syntax', () => {
   it('accepts every valid handle (or names the disallowed TLD)', () => {

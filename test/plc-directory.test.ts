@@ -1,6 +1,6 @@
 // The embedded did:plc directory (/plc): driven by the real clients, and checked against the reference directory.
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import os from 'node:os'
@@ -16,8 +16,8 @@ import { createLogger } from '../src/logger.ts'
 import { createPlcDirectoryRouter } from '../src/plc-directory/index.ts'
 import { PlcDirectoryError, validateAndAddOp } from '../src/plc-directory/operations.ts'
 import { PlcOpStore } from '../src/plc-directory/store.ts'
+import { interopJson } from './helpers/fixtures.ts'
 
-const INTEROP = path.resolve(import.meta.dirname, '../../shared/interop-tests/crypto')
 
 type Directory = { url: string; db: Db; dataDir: string; close: () => Promise<void> }
 
@@ -493,12 +493,9 @@ describe('embedded PLC directory', () => {
   })
 
   it('publishes did:key vectors in the document the way the interop fixtures expect', async () => {
-    const [k256] = JSON.parse(readFileSync(path.join(INTEROP, 'w3c_didkey_K256.json'), 'utf8')) as {
-      privateKeyBytesHex: string
-      publicDidKey: string
-    }[]
+    const [k256] = interopJson<{ privateKeyBytesHex: string; publicDidKey: string }[]>('crypto/w3c_didkey_K256.json')
     type SigFixture = { publicKeyDid: string; publicKeyMultibase: string; didDocSuite: string; algorithm: string }
-    const fixtures = JSON.parse(readFileSync(path.join(INTEROP, 'signature-fixtures.json'), 'utf8')) as SigFixture[]
+    const fixtures = interopJson<SigFixture[]>('crypto/signature-fixtures.json')
     const k1 = fixtures.find((f) => f.algorithm === 'ES256K')!
     const p256 = fixtures.find((f) => f.algorithm === 'ES256')!
 

@@ -1,7 +1,7 @@
 // The operator's status page at GET /, rendered in a real headless Chromium (Debian's package via puppeteer-core).
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -9,22 +9,21 @@ import puppeteer, { type Browser } from 'puppeteer-core'
 import WebSocket from 'ws'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { createUser, startPds, type TestPds } from './helpers/pds.ts'
+import { CHROMIUM, requireProgram, skipWithout } from './helpers/system.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-
-describe('status page', () => {
+describe('status page', { skip: skipWithout(CHROMIUM) }, () => {
   let plc: TestPlc
   let pds: TestPds
   let browser: Browser
   let profile: string
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), 'Debian chromium is installed (.ci/run installs it)')
+    const chromium = requireProgram(CHROMIUM)
     plc = await startPlc()
     pds = await startPds({ plcUrl: plc.url })
     profile = mkdtempSync(path.join(os.tmpdir(), 'aurora-chromium-'))
     browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
+      executablePath: chromium,
       headless: true,
       userDataDir: profile,
       args: [
