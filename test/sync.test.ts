@@ -224,7 +224,8 @@ describe('sync endpoints', () => {
 
   it('listBlobs and getBlob: referenced blobs only, byte for byte, with safe headers; listMissingBlobs', async () => {
     const bob = await createUser(pds)
-    const image = randomBytes(5000)
+    // A PNG signature first: uploads are typed by their bytes, and bare random bytes now and then sniff as audio/mpeg.
+    const image = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), randomBytes(4992)])
     const up = await bob.agent.com.atproto.repo.uploadBlob(image, { encoding: 'image/png' })
     const temp = await bob.agent.com.atproto.repo.uploadBlob(randomBytes(100), { encoding: 'image/jpeg' })
     const before = (await bob.agent.com.atproto.sync.getLatestCommit({ did: bob.did })).data.rev

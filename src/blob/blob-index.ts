@@ -9,10 +9,15 @@ export class BlobIndex {
 
   constructor(db: Db) {
     this.stmts = {
+      // Same bytes again: the grace period restarts, and the new type replaces the old one unless a record already
+      // uses the blob (its ref carries the stored type, and must keep matching it).
       insert: db.prepare(
         `INSERT INTO blob (did, cid, mime_type, size, created_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (did, cid) DO UPDATE SET created_at = excluded.created_at`,
-      ),
+         ON CONFLICT (did, cid) DO UPDATE SET created_at = excluded.created_at,
+           mime_type = CASE WHEN EXISTS (SELECT 1 FROM record_blob r WHERE r.did = blob.did AND r.blob_cid = blob.cid)
+             THEN blob.mime_type ELSE excluded.mime_type END
+         RETURNING mime_type`,
+      ).pluck(),
       get: db.prepare('SELECT * FROM blob WHERE did = ? AND cid = ?'),
       link: db.prepare('INSERT OR IGNORE INTO record_blob (did, blob_cid, record_uri) VALUES (?, ?, ?)'),
       unlinkRecord: db.prepare('DELETE FROM record_blob WHERE did = ? AND record_uri = ? RETURNING blob_cid').pluck(),
@@ -29,9 +34,12 @@ export class BlobIndex {
     }
   }
 
-  /** Record an upload (new, or the same bytes again: the grace period restarts). */
-  upsert(did: string, cid: string, mimeType: string, size: number): void {
-    this.stmts.insert.run(did, cid, mimeType, size, new Date().toISOString())
+  /**
+   * Record an upload (new, or the same bytes again: the grace period restarts). Returns the type now stored: `mimeType`,
+   * or the earlier one when a record already uses these bytes.
+   */
+  upsert(did: string, cid: string, mimeType: string, size: number): string {
+    return this.stmts.insert.get(did, cid, mimeType, size, new Date().toISOString()) as string
   }
 
   get(did: string, cid: string): BlobRow | undefined {

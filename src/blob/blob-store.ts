@@ -1,5 +1,6 @@
 // Blob bytes on disk, content-addressed under <data>/blobs/<did>/<cid>. Uploads stream to a temp file while being
-// hashed, then move into place; the blob index says whether a record uses them yet.
+// hashed (and their first bytes kept for type sniffing), then move into place; the blob index says whether a record
+// uses them yet.
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream, mkdirSync, type ReadStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
@@ -13,6 +14,7 @@ import { create as createDigest } from 'multiformats/hashes/digest'
 import type { Logger } from '../logger.ts'
 import { PayloadTooLargeError } from '../xrpc/errors.ts'
 import type { BlobIndex } from './blob-index.ts'
+import { blobMimeType, SNIFF_BYTES } from './mime-type.ts'
 
 const SHA256_CODE = 0x12
 /** Uploads no record has used after this long are deleted. */
@@ -39,13 +41,20 @@ export class BlobStore {
     return path.join(this.root, did, cid)
   }
 
-  /** Stream `body` to disk, at most `maxBytes`; returns the raw-codec CIDv1 of exactly those bytes. */
-  async upload(did: string, body: Readable, mimeType: string, maxBytes: number): Promise<StoredBlob> {
+  /**
+   * Stream `body` to disk, at most `maxBytes` (else PayloadTooLargeError, 413); returns the raw-codec CIDv1 of exactly
+   * those bytes, their size, and the type stored for them: sniffed from the first bytes, else `declaredType` (a
+   * concrete type, see mime-type.ts `declaredMimeType`), else application/octet-stream.
+   */
+  async upload(did: string, body: Readable, declaredType: string | undefined, maxBytes: number): Promise<StoredBlob> {
     const tmpFile = path.join(this.tmp, randomBytes(16).toString('hex'))
     const hash = createHash('sha256')
+    const head: Buffer[] = []
     let size = 0
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done) {
+        // Keep the first SNIFF_BYTES as they go by, so the type comes without reading the file back.
+        if (size < SNIFF_BYTES) head.push(chunk.subarray(0, SNIFF_BYTES - size))
         size += chunk.length
         if (size > maxBytes) return done(new PayloadTooLargeError(`Blob is larger than ${maxBytes} bytes`))
         hash.update(chunk)
@@ -55,11 +64,11 @@ export class BlobStore {
     try {
       await pipeline(body, meter, createWriteStream(tmpFile))
       const cid = CID.createV1(raw.code, createDigest(SHA256_CODE, hash.digest())).toString()
+      const mimeType = await blobMimeType(Buffer.concat(head), declaredType)
       const target = this.pathOf(did, cid)
       mkdirSync(path.dirname(target), { recursive: true })
       await rename(tmpFile, target)
-      this.index.upsert(did, cid, mimeType, size)
-      return { cid, mimeType, size }
+      return { cid, mimeType: this.index.upsert(did, cid, mimeType, size), size }
     } finally {
       await rm(tmpFile, { force: true })
     }

@@ -7,6 +7,7 @@ import { cidForCbor, type Cid } from '@atproto/lex-data'
 import { BlobRef, jsonToLex, lexToIpld, ValidationError } from '@atproto/lexicon'
 import { isValidNsid, isValidRecordKey, isValidTid } from '@atproto/syntax'
 import { CID } from 'multiformats/cid'
+import { findBlobConstraints, type BlobConstraints } from '../blob/blob-constraints.ts'
 import { InvalidRequestError } from '../xrpc/errors.ts'
 
 // The published com.atproto.* and app.bsky.* schemas. @atproto/api is the heaviest import we have (~0.4 s), so it is
@@ -20,7 +21,8 @@ function loadLexicons(): Promise<Lexicons> {
 /** Largest record, DAG-CBOR encoded: what a relay accepts in a #commit. */
 export const MAX_RECORD_BYTES = 1_000_000
 
-export type BlobUse = { cid: Cid; mimeType: string; size: number }
+/** A blob ref in a record; `constraints` come from its lexicon field, for records validated against a known lexicon. */
+export type BlobUse = { cid: Cid; mimeType: string; size: number; constraints?: BlobConstraints }
 
 type WriteBase = { uri: string; collection: string; rkey: string }
 export type PreparedCreate = WriteBase & {
@@ -83,6 +85,7 @@ async function prepareRecord(collection: string, json: unknown, validate: boolea
   const lex = parseLexJson(withType)
 
   let validationStatus: 'valid' | 'unknown' | undefined
+  let constraints: Map<BlobRef, BlobConstraints> | undefined
   if (validate !== false) {
     const lexicons = await loadLexicons()
     const known = lexicons.getDef(collection) !== undefined
@@ -95,13 +98,14 @@ async function prepareRecord(collection: string, json: unknown, validate: boolea
         throw err
       }
       validationStatus = 'valid'
+      constraints = findBlobConstraints(lexicons, collection, lex)
     } else {
       validationStatus = 'unknown'
     }
   }
 
   const blobs: BlobUse[] = []
-  collectBlobs(lex, blobs)
+  collectBlobs(lex, blobs, constraints)
   const { value: record, bytes, cid } = await encodeLex(lex)
   if (bytes.length > MAX_RECORD_BYTES) {
     throw new InvalidRequestError(`Record is too large: ${bytes.length} bytes (at most ${MAX_RECORD_BYTES})`)
@@ -136,13 +140,14 @@ export function encodeRecordJson(json: unknown): Promise<{ bytes: Uint8Array; ci
   return encodeLex(parseLexJson(json))
 }
 
-function collectBlobs(value: unknown, out: BlobUse[]): void {
+/** Every blob ref anywhere in the value (unknown fields too), with its lexicon field's constraints when it has one. */
+function collectBlobs(value: unknown, out: BlobUse[], constraints: Map<BlobRef, BlobConstraints> | undefined): void {
   if (value instanceof BlobRef) {
-    out.push({ cid: value.ref, mimeType: value.mimeType, size: value.size })
+    out.push({ cid: value.ref, mimeType: value.mimeType, size: value.size, constraints: constraints?.get(value) })
   } else if (Array.isArray(value)) {
-    for (const v of value) collectBlobs(v, out)
+    for (const v of value) collectBlobs(v, out, constraints)
   } else if (value && typeof value === 'object' && !(value instanceof Uint8Array) && !CID.asCID(value)) {
-    for (const v of Object.values(value)) collectBlobs(v, out)
+    for (const v of Object.values(value)) collectBlobs(v, out, constraints)
   }
 }
 

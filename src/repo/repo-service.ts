@@ -6,6 +6,7 @@ import type { Keypair } from '@atproto/crypto'
 import type { Cid } from '@atproto/lex-data'
 import type { NsidString } from '@atproto/syntax'
 import type { BlobIndex } from '../blob/blob-index.ts'
+import { checkBlobRefs } from '../blob/check-blob-refs.ts'
 import type { Db } from '../db/index.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
 import {
@@ -164,11 +165,7 @@ export class RepoService {
           results.push({ action: 'delete', uri: w.uri })
           continue
         }
-        for (const blob of w.blobs) {
-          if (!this.blobs.get(did, blob.cid.toString())) {
-            throw new InvalidRequestError(`Could not find blob: ${blob.cid.toString()}`, 'BlobNotFound')
-          }
-        }
+        checkBlobRefs(this.blobs, did, w.blobs)
         if (w.action === 'create' && currentCid) {
           throw new InvalidRequestError(`Record already exists: ${w.uri}`)
         }

@@ -1,5 +1,6 @@
 import type { ReadStream } from 'node:fs'
 import { z } from 'zod'
+import { FALLBACK_MIME_TYPE, isConcreteMimeType } from '../../../../blob/mime-type.ts'
 import { XRPCError } from '../../../../xrpc/errors.ts'
 import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
@@ -35,7 +36,8 @@ function opened(stream: ReadStream): Promise<ReadStream> {
   })
 }
 
-// Express would treat a type without a slash as a file extension; uploads may have stored anything.
+// Uploads store sniffed, concrete types, but rows from before that may hold a wildcard or anything a client sent (and
+// Express would take a type without a slash for a file extension).
 function safeMimeType(mimeType: string): string {
-  return /^[\w.+-]+\/[\w.+-]+$/.test(mimeType) ? mimeType : 'application/octet-stream'
+  return isConcreteMimeType(mimeType) ? mimeType : FALLBACK_MIME_TYPE
 }
