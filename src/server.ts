@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import cors from 'cors'
 import express from 'express'
 import type { Config } from './config/index.ts'
-import { createContext, type AppContext } from './context.ts'
+import { createContext, type AppContext, type ContextOptions } from './context.ts'
 import type { Logger } from './logger.ts'
 import { startMaintenance } from './maintenance.ts'
 import { trustProxyFn } from './ratelimit/index.ts'
@@ -99,8 +99,8 @@ function lazyHandler(load: () => Promise<express.RequestHandler>): express.Reque
   }
 }
 
-export async function startServer(cfg: Config, log: Logger): Promise<PdsServer> {
-  const ctx = await createContext(cfg, log)
+export async function startServer(cfg: Config, log: Logger, opts: ContextOptions = {}): Promise<PdsServer> {
+  const ctx = await createContext(cfg, log, opts)
   const app = createApp(ctx)
   const server = http.createServer(app)
   server.on('upgrade', ctx.rateLimiter.guardUpgrade((req, socket, head) => ctx.firehose.handleUpgrade(req, socket, head)))
