@@ -8,7 +8,7 @@ import { AccountStore } from './account/account-store.ts'
 import { AppPasswordService } from './account/app-passwords.ts'
 import { InviteService } from './account/invites.ts'
 import { SessionService } from './account/sessions.ts'
-import { TokenService } from './account/tokens.ts'
+import { TokenService, type Now } from './account/tokens.ts'
 import { BlobIndex } from './blob/blob-index.ts'
 import { BlobStore } from './blob/blob-store.ts'
 import type { Config } from './config/index.ts'
@@ -51,9 +51,12 @@ export type AppContext = {
   rateLimiter: RateLimiter
 }
 
-export async function createContext(cfg: Config, log: Logger): Promise<AppContext> {
+/** What tests may replace. `now`: the clock of session tokens (epoch ms); `Date.now` unless a test steps time. */
+export type ContextOptions = { now?: Now }
+
+export async function createContext(cfg: Config, log: Logger, opts: ContextOptions = {}): Promise<AppContext> {
   const db = openDatabase(cfg.dbPath)
-  const tokens = new TokenService(cfg.secrets.jwtSecret, cfg.serviceDid)
+  const tokens = new TokenService(cfg.secrets.jwtSecret, cfg.serviceDid, opts.now)
   const sessions = new SessionService(db, tokens)
   const appPasswords = new AppPasswordService(db)
   const invites = new InviteService(db, cfg.hostname)

@@ -16,7 +16,8 @@ try {
   throw err
 }
 
-const log = createLogger(cfg.logLevel)
+// Someone watching a terminal reads lines; anything else (docker, systemd, a file) gets JSON for its collector.
+const log = createLogger(cfg.logLevel, { pretty: process.stdout.isTTY === true })
 try {
   const pds = await startServer(cfg, log)
   log.info(

@@ -5,13 +5,14 @@ import type { AddressInfo } from 'node:net'
 import cors from 'cors'
 import express from 'express'
 import type { Config } from './config/index.ts'
-import { createContext, type AppContext } from './context.ts'
+import { createContext, type AppContext, type ContextOptions } from './context.ts'
 import type { Logger } from './logger.ts'
 import { startMaintenance } from './maintenance.ts'
 import { trustProxyFn } from './ratelimit/index.ts'
 import { watchFirehose } from './relay/firehose-watch.ts'
+import { assignRequestId } from './request-log.ts'
 import { bannerText, renderStatusPage, wantsHtml } from './status/status-page.ts'
-import { createXrpcRouter } from './xrpc/router.ts'
+import { createXrpcRouter, xrpcErrorHandler } from './xrpc/router.ts'
 import { routes } from './xrpc/routes.ts'
 
 export type PdsServer = {
@@ -25,6 +26,8 @@ export function createApp(ctx: AppContext): express.Express {
   const startedAt = new Date().toISOString()
   const app = express()
   app.disable('x-powered-by')
+  // First, so that every response (429s, 404s, CORS preflights included) carries its X-Request-Id.
+  app.use(assignRequestId)
   // Behind nginx, req.ip (and the rate limits) see the real client only for proxies PDS_TRUST_PROXY trusts.
   app.set('trust proxy', trustProxyFn(ctx.cfg.trustProxy))
   app.use(cors({ maxAge: 86400 }))
@@ -88,6 +91,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.use((_req, res) => {
     res.status(404).json({ error: 'NotFound', message: 'Not Found' })
   })
+  app.use(xrpcErrorHandler(ctx))
   return app
 }
 
@@ -99,8 +103,8 @@ function lazyHandler(load: () => Promise<express.RequestHandler>): express.Reque
   }
 }
 
-export async function startServer(cfg: Config, log: Logger): Promise<PdsServer> {
-  const ctx = await createContext(cfg, log)
+export async function startServer(cfg: Config, log: Logger, opts: ContextOptions = {}): Promise<PdsServer> {
+  const ctx = await createContext(cfg, log, opts)
   const app = createApp(ctx)
   const server = http.createServer(app)
   server.on('upgrade', ctx.rateLimiter.guardUpgrade((req, socket, head) => ctx.firehose.handleUpgrade(req, socket, head)))

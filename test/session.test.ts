@@ -39,12 +39,12 @@ describe('accounts and sessions (AtpAgent)', () => {
     assert.equal(session.data.did, did)
     assert.equal(session.data.handle, handle.toLowerCase())
     assert.notEqual(resumed.session!.refreshJwt, login.session!.refreshJwt)
+    // A spent token still works for a grace period (test/refresh-grace.test.ts), so a lost answer can be retried.
     const replay = await xrpc(pds, 'com.atproto.server.refreshSession', {
       method: 'POST',
       headers: { authorization: `Bearer ${login.session!.refreshJwt}` },
     })
-    assert.equal(replay.status, 400)
-    assert.equal(replay.body.error, 'ExpiredToken')
+    assert.equal(replay.status, 200, JSON.stringify(replay.body))
 
     // An explicit refresh rotates the pair again.
     const current = resumed.session!.refreshJwt

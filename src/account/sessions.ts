@@ -1,18 +1,31 @@
-// Login sessions: one row each, named by the `sid` claim of both of its tokens. A refresh token works once: refreshing
-// moves the row's `refresh_jti`, so a replayed refresh token no longer matches.
+// Login sessions: one row each, named by the `sid` claim of both of its tokens. Refreshing moves the row's
+// `refresh_jti` to a new token; the spent one stays usable for a grace period, like the reference PDS's, so that a
+// client that lost the answer to a refresh (flaky network, a second tab) can retry instead of being logged out.
 import type { Db } from '../db/index.ts'
 import { AuthScope } from './scopes.ts'
 import { TokenService, type RefreshClaims } from './tokens.ts'
 
 export type SessionTokens = { accessJwt: string; refreshJwt: string }
 
-type SessionRow = { id: string; did: string; app_password_name: string | null; privileged: number | null }
+/** How long a spent refresh token still works (the reference's REFRESH_GRACE_MS), capped at its own expiry. */
+export const REFRESH_GRACE_SECONDS = 2 * 60 * 60
+
+type SessionRow = {
+  id: string
+  did: string
+  app_password_name: string | null
+  privileged: number | null
+  refresh_jti: string
+}
+type UsedRow = { next_jti: string; next_expires_at: number; grace_expires_at: number }
 
 export class SessionService {
+  private readonly db: Db
   private readonly tokens: TokenService
   private readonly stmts
 
   constructor(db: Db, tokens: TokenService) {
+    this.db = db
     this.tokens = tokens
     this.stmts = {
       insert: db.prepare(
@@ -20,7 +33,7 @@ export class SessionService {
          VALUES (?, ?, ?, ?, ?, ?)`,
       ),
       get: db.prepare(
-        `SELECT s.id, s.did, s.app_password_name, ap.privileged FROM session s
+        `SELECT s.id, s.did, s.app_password_name, s.refresh_jti, ap.privileged FROM session s
          LEFT JOIN app_password ap ON ap.did = s.did AND ap.name = s.app_password_name
          WHERE s.id = ? AND s.did = ?`,
       ),
@@ -28,10 +41,18 @@ export class SessionService {
         `UPDATE session SET refresh_jti = ?, refresh_expires_at = ?
          WHERE id = ? AND did = ? AND refresh_jti = ?`,
       ),
+      insertUsed: db.prepare(
+        `INSERT INTO used_refresh_token (jti, session_id, next_jti, next_expires_at, grace_expires_at)
+         VALUES (?, ?, ?, ?, ?)`,
+      ),
+      getUsed: db.prepare(
+        'SELECT next_jti, next_expires_at, grace_expires_at FROM used_refresh_token WHERE jti = ? AND session_id = ?',
+      ),
       exists: db.prepare('SELECT 1 FROM session WHERE id = ? AND did = ?'),
       delete: db.prepare('DELETE FROM session WHERE id = ? AND did = ?'),
       deleteAll: db.prepare('DELETE FROM session WHERE did = ?'),
       prune: db.prepare('DELETE FROM session WHERE refresh_expires_at < ?'),
+      pruneUsed: db.prepare('DELETE FROM used_refresh_token WHERE grace_expires_at <= ?'),
     }
   }
 
@@ -47,7 +68,8 @@ export class SessionService {
     const refresh = await this.tokens.createRefreshToken(did, sessionId)
     const accessJwt = await this.tokens.createAccessToken(did, scopeFor(appPassword), sessionId)
     const save = () => {
-      this.stmts.insert.run(sessionId, did, appPassword?.name ?? null, refresh.jti, refresh.exp, new Date().toISOString())
+      const createdAt = new Date(this.tokens.now()).toISOString()
+      this.stmts.insert.run(sessionId, did, appPassword?.name ?? null, refresh.jti, refresh.exp, createdAt)
     }
     return { tokens: { accessJwt, refreshJwt: refresh.jwt }, save }
   }
@@ -58,22 +80,57 @@ export class SessionService {
     return tokens
   }
 
-  /** Swap a valid refresh token for a new pair. Null when the token was already used or its session is gone. */
+  /**
+   * Swap a refresh token for a new pair. The session's current token moves the session on to a new refresh token
+   * and is kept as spent for REFRESH_GRACE_SECONDS (capped at its expiry). A spent token inside that window gets its
+   * replacement again (same `jti` and expiry, as the reference re-issues the same next token id), so that retries
+   * and racing refreshes converge on one live token. Null when the session is gone, or the token is unknown or past
+   * its grace: the caller answers the reference's 400 ExpiredToken.
+   */
   async rotate(claims: RefreshClaims): Promise<SessionTokens | null> {
+    // Twice at most: losing a race to a concurrent refresh of the same token makes it a spent token, served below.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const row = this.stmts.get.get(claims.sessionId, claims.did) as SessionRow | undefined
+      if (!row) return null
+      const appPassword = row.app_password_name ? { name: row.app_password_name, privileged: !!row.privileged } : null
+      if (row.refresh_jti !== claims.jti) {
+        const used = this.stmts.getUsed.get(claims.jti, claims.sessionId) as UsedRow | undefined
+        if (!used || used.grace_expires_at <= this.tokens.nowSeconds()) return null
+        return this.sign(claims, appPassword, { jti: used.next_jti, exp: used.next_expires_at })
+      }
+      const next = await this.tokens.createRefreshToken(claims.did, claims.sessionId)
+      const graceExpiresAt = Math.min(this.tokens.nowSeconds() + REFRESH_GRACE_SECONDS, claims.exp)
+      // Signing awaited, so the row is matched on the old jti again: another refresh may have moved it meanwhile.
+      const moved = this.db.transaction(() => {
+        const changed = this.stmts.rotate.run(next.jti, next.exp, claims.sessionId, claims.did, claims.jti).changes
+        if (changed === 0) return false
+        this.stmts.insertUsed.run(claims.jti, claims.sessionId, next.jti, next.exp, graceExpiresAt)
+        return true
+      })()
+      if (!moved) continue
+      const accessJwt = await this.tokens.createAccessToken(claims.did, scopeFor(appPassword), claims.sessionId)
+      return { accessJwt, refreshJwt: next.jwt }
+    }
+    return null
+  }
+
+  /**
+   * Whether a refresh token may still act for its session: the current one, or a spent one inside its grace window.
+   * Logout (deleteSession) ends the session only for such a token; a long-spent one no longer speaks for it.
+   */
+  isLiveRefresh(claims: RefreshClaims): boolean {
     const row = this.stmts.get.get(claims.sessionId, claims.did) as SessionRow | undefined
-    if (!row) return null
-    const refresh = await this.tokens.createRefreshToken(claims.did, claims.sessionId)
-    const moved = this.stmts.rotate.run(refresh.jti, refresh.exp, claims.sessionId, claims.did, claims.jti)
-    if (moved.changes === 0) return null
-    const appPassword = row.app_password_name ? { name: row.app_password_name, privileged: !!row.privileged } : null
-    const accessJwt = await this.tokens.createAccessToken(claims.did, scopeFor(appPassword), claims.sessionId)
-    return { accessJwt, refreshJwt: refresh.jwt }
+    if (!row) return false
+    if (row.refresh_jti === claims.jti) return true
+    const used = this.stmts.getUsed.get(claims.jti, claims.sessionId) as UsedRow | undefined
+    return !!used && used.grace_expires_at > this.tokens.nowSeconds()
   }
 
   exists(sessionId: string, did: string): boolean {
     return this.stmts.exists.get(sessionId, did) !== undefined
   }
 
+  /** End a session: its access token, its current refresh token and any spent ones stop working at once. */
   delete(sessionId: string, did: string): void {
     this.stmts.delete.run(sessionId, did)
   }
@@ -83,8 +140,23 @@ export class SessionService {
     this.stmts.deleteAll.run(did)
   }
 
+  /** Delete sessions whose refresh token expired and spent tokens past their grace. Returns the sessions deleted. */
   pruneExpired(): number {
-    return this.stmts.prune.run(Math.floor(Date.now() / 1000)).changes
+    const now = this.tokens.nowSeconds()
+    this.stmts.pruneUsed.run(now)
+    return this.stmts.prune.run(now).changes
+  }
+
+  private async sign(
+    claims: RefreshClaims,
+    appPassword: { privileged: boolean } | null,
+    refresh: { jti: string; exp: number },
+  ): Promise<SessionTokens> {
+    const [next, accessJwt] = await Promise.all([
+      this.tokens.createRefreshToken(claims.did, claims.sessionId, refresh),
+      this.tokens.createAccessToken(claims.did, scopeFor(appPassword), claims.sessionId),
+    ])
+    return { accessJwt, refreshJwt: next.jwt }
   }
 }
 

@@ -8,41 +8,62 @@ import { AuthScope } from './scopes.ts'
 const ACCESS_TTL_SECONDS = 2 * 60 * 60
 export const REFRESH_TTL_SECONDS = 90 * 24 * 60 * 60
 
+/** Milliseconds since the epoch; `Date.now` in production, a controllable clock in tests. */
+export type Now = () => number
+
 export type AccessClaims = { did: string; scope: AuthScope; sessionId: string }
 export type RefreshClaims = { did: string; sessionId: string; jti: string; exp: number }
 
 export class TokenService {
   private readonly key: KeyObject
   private readonly serviceDid: string
+  /** The clock every token and session timestamp is read from. */
+  readonly now: Now
 
-  constructor(jwtSecret: string, serviceDid: string) {
+  constructor(jwtSecret: string, serviceDid: string, now: Now = Date.now) {
     this.key = createSecretKey(Buffer.from(jwtSecret, 'utf8'))
     this.serviceDid = serviceDid
+    this.now = now
   }
 
   static newId(): string {
     return randomBytes(24).toString('base64url')
   }
 
+  /** The clock's time in epoch seconds, the unit of JWT `iat`/`exp` and of the session table. */
+  nowSeconds(): number {
+    return Math.floor(this.now() / 1000)
+  }
+
   createAccessToken(did: string, scope: AuthScope, sessionId: string): Promise<string> {
+    const iat = this.nowSeconds()
     return new jose.SignJWT({ scope, sid: sessionId })
       .setProtectedHeader({ typ: 'at+jwt', alg: 'HS256' })
       .setAudience(this.serviceDid)
       .setSubject(did)
-      .setIssuedAt()
-      .setExpirationTime(Math.floor(Date.now() / 1000) + ACCESS_TTL_SECONDS)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + ACCESS_TTL_SECONDS)
       .sign(this.key)
   }
 
-  async createRefreshToken(did: string, sessionId: string): Promise<{ jwt: string; jti: string; exp: number }> {
-    const jti = TokenService.newId()
-    const exp = Math.floor(Date.now() / 1000) + REFRESH_TTL_SECONDS
+  /**
+   * Sign a refresh token: a fresh id and a 90-day expiry, unless `reissue` names both (a spent token's replacement
+   * handed out again; see SessionService.rotate). `exp` is in epoch seconds.
+   */
+  async createRefreshToken(
+    did: string,
+    sessionId: string,
+    reissue?: { jti: string; exp: number },
+  ): Promise<{ jwt: string; jti: string; exp: number }> {
+    const iat = this.nowSeconds()
+    const jti = reissue?.jti ?? TokenService.newId()
+    const exp = reissue?.exp ?? iat + REFRESH_TTL_SECONDS
     const jwt = await new jose.SignJWT({ scope: AuthScope.Refresh, sid: sessionId })
       .setProtectedHeader({ typ: 'refresh+jwt', alg: 'HS256' })
       .setAudience(this.serviceDid)
       .setSubject(did)
       .setJti(jti)
-      .setIssuedAt()
+      .setIssuedAt(iat)
       .setExpirationTime(exp)
       .sign(this.key)
     return { jwt, jti, exp }
@@ -68,6 +89,7 @@ export class TokenService {
       ;({ payload, protectedHeader: header } = await jose.jwtVerify(token, this.key, {
         audience: this.serviceDid,
         algorithms: ['HS256'],
+        currentDate: new Date(this.now()),
       }))
     } catch (err) {
       if (err instanceof jose.errors.JWTExpired) throw new InvalidRequestError('Token has expired', 'ExpiredToken')

@@ -5,6 +5,7 @@ import * as plc from '@did-plc/lib'
 import express, { type ErrorRequestHandler } from 'express'
 import type { Db } from '../db/index.ts'
 import type { Logger } from '../logger.ts'
+import { requestIdOf } from '../request-log.ts'
 import { PlcDirectoryError, validateAndAddOp } from './operations.ts'
 import { PlcOpStore, type StoredOp } from './store.ts'
 
@@ -86,15 +87,16 @@ function errorHandler(log: Logger): ErrorRequestHandler {
       return
     }
     const status = plc.PlcError.is(err) ? 400 : statusOf(err)
+    const reqId = requestIdOf(res)
     if (status !== undefined && status < 500) {
       const message = (err as Error).message
       // Messages can echo a whole rejected op (up to 100 kB); the log needs only the gist.
       const gist = message.slice(0, 500)
-      log.info({ method: req.method, path: req.path, status, message: gist }, 'plc directory: request refused')
+      log.info({ reqId, method: req.method, path: req.path, status, message: gist }, 'plc directory: request refused')
       res.status(status).json({ message })
       return
     }
-    log.error({ err }, 'plc directory: unexpected error')
+    log.error({ reqId, method: req.method, path: req.path, err }, 'plc directory: unexpected error')
     res.status(500).json({ message: 'Internal Server Error' })
   }
 }

@@ -21,7 +21,7 @@ export type UserCredentials = {
   did: string
   sessionId: string
   scope: AuthScope
-  /** Only for refresh credentials: the token's id, which must still be the session's current one. */
+  /** Only for refresh credentials: the token's id and expiry (epoch s); SessionService decides if it is still live. */
   refresh?: { jti: string; exp: number }
 }
 export type Credentials = { type: 'none' } | { type: 'admin' } | UserCredentials

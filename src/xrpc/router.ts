@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import type { z } from 'zod'
 import type { AppContext } from '../context.ts'
+import { logFailedRequest } from '../request-log.ts'
 import {
   InternalServerError,
   InvalidRequestError,
@@ -98,11 +99,16 @@ async function send(res: Response, output: HandlerOutput): Promise<void> {
   }
 }
 
-/** Any error → `{error, message}`. Only real bugs become 500, with the generic message the reference sends. */
+/**
+ * Any error → `{error, message}`. Only real bugs become 500, with the generic message the reference sends. Logged
+ * once, by request-log's rule: client faults and 501 at info, server faults at error with the stack. Also mounted
+ * as the app's last handler, so that errors outside /xrpc get the same treatment instead of Express's default
+ * (stack on stderr, HTML page).
+ */
 export function xrpcErrorHandler(ctx: AppContext) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const xrpcErr = toXrpcError(err)
-    if (xrpcErr.status >= 500) ctx.log.error({ err, path: req.path }, 'xrpc handler failed')
+    logFailedRequest(ctx.log, req, res, { status: xrpcErr.status, error: xrpcErr.error, message: xrpcErr.message }, err)
     if (res.headersSent) {
       res.destroy()
       return
@@ -121,5 +127,7 @@ function toXrpcError(err: unknown): XRPCError {
   if (e?.type && e.status && e.status >= 400 && e.status < 500) {
     return new InvalidRequestError(e.message ?? 'Invalid request body')
   }
+  // Express's router could not percent-decode a path parameter (/xrpc/%E0): a bad URL, not a bug.
+  if (err instanceof URIError && e.status === 400) return new InvalidRequestError(err.message)
   return new InternalServerError()
 }

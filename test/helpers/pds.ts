@@ -5,7 +5,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { AtpAgent } from '@atproto/api'
 import { parseConfig } from '../../src/config/index.ts'
-import { createLogger } from '../../src/logger.ts'
+import type { Now } from '../../src/account/tokens.ts'
+import { createLogger, type Logger } from '../../src/logger.ts'
 import { startServer, type PdsServer } from '../../src/server.ts'
 import { startPlc, type TestPlc } from './plc.ts'
 
@@ -28,7 +29,17 @@ export function freePort(): Promise<number> {
   })
 }
 
-export async function startPds(opts: { plcUrl?: string; env?: Record<string, string>; dataDir?: string } = {}) {
+export type StartOptions = {
+  plcUrl?: string
+  env?: Record<string, string>
+  dataDir?: string
+  /** The session clock (epoch ms), for stepping past token lifetimes without waiting. */
+  now?: Now
+  /** Instead of a silent logger, e.g. one writing to a stream the test reads. */
+  log?: Logger
+}
+
+export async function startPds(opts: StartOptions = {}) {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'aurora-test-'))
   const port = await freePort()
   const cfg = parseConfig({
@@ -38,7 +49,7 @@ export async function startPds(opts: { plcUrl?: string; env?: Record<string, str
     ...(opts.plcUrl ? { PDS_DID_PLC_URL: opts.plcUrl } : {}),
     ...opts.env,
   })
-  const pds = await startServer(cfg, createLogger(cfg.logLevel))
+  const pds = await startServer(cfg, opts.log ?? createLogger(cfg.logLevel), { now: opts.now })
   const testPds: TestPds = {
     ...pds,
     dataDir,
@@ -90,9 +101,11 @@ export async function xrpc(
 }
 
 /** A real PLC directory (in-process) and a PDS registered with it: what most suites start in before(). */
-export async function startServers(opts: { env?: Record<string, string> } = {}): Promise<{ plc: TestPlc; pds: TestPds }> {
+export async function startServers(
+  opts: Omit<StartOptions, 'plcUrl' | 'dataDir'> = {},
+): Promise<{ plc: TestPlc; pds: TestPds }> {
   const plc = await startPlc()
-  const pds = await startPds({ plcUrl: plc.url, env: opts.env })
+  const pds = await startPds({ ...opts, plcUrl: plc.url })
   return { plc, pds }
 }
 
