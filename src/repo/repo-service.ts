@@ -188,6 +188,10 @@ export class RepoService {
       const changes = batch.net()
       const repo = await Repo.load(storage, root.cid)
       const commit = await repo.formatCommit(changes.map(toRepoOp), await this.signingKey(did))
+      // A record moved to another key in one commit (same content, same CID) is no new leaf, so formatCommit leaves
+      // its block out; the event must carry the block of every create/update (@atproto/sync reads it). As the reference.
+      const moved = changes.flatMap((c) => (c.write && !commit.relevantBlocks.has(c.write.cid) ? [c.write.cid] : []))
+      if (moved.length) commit.relevantBlocks.addMap((await storage.getBlocks(moved)).blocks)
       const body = commitEventBody(did, commit, changes.map((c) => c.op), repo.commit.data)
       const carBytes = (body.blocks as Uint8Array).length
       if (carBytes > MAX_COMMIT_BLOCKS_BYTES) {
