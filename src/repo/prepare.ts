@@ -34,6 +34,8 @@ export type PreparedCreate = WriteBase & {
 }
 export type PreparedUpdate = Omit<PreparedCreate, 'action'> & {
   action: 'update'
+  /** putRecord: create the record when it is absent. Otherwise (applyWrites#update) it must exist, as in the reference. */
+  upsert?: boolean
   /** undefined: no check; null: the record must not exist yet; a CID: it must be exactly this. */
   swapCid?: Cid | null
 }
@@ -172,6 +174,7 @@ export async function prepareUpdate(opts: {
   record: unknown
   validate?: boolean
   swapRecord?: string | null
+  upsert?: boolean
 }): Promise<PreparedUpdate> {
   checkCollection(opts.collection)
   await checkRkey(opts.collection, opts.rkey, opts.validate !== false)
@@ -183,6 +186,7 @@ export async function prepareUpdate(opts: {
     collection: opts.collection,
     rkey: opts.rkey,
     swapCid,
+    upsert: opts.upsert,
     ...prepared,
   }
 }

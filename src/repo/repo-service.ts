@@ -15,7 +15,6 @@ import {
   identityEventBody,
   MAX_COMMIT_BLOCKS_BYTES,
   syncEventBody,
-  type CommitOp,
 } from '../sequencer/events.ts'
 import { decode as cborDecode } from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
@@ -25,6 +24,7 @@ import type { PreparedWrite } from './prepare.ts'
 import type { RecordIndex } from './record-index.ts'
 import { RepoReader } from './repo-reader.ts'
 import { RepoBlockStatements, SqlRepoStorage } from './sql-storage.ts'
+import { WriteBatch, type NetChange } from './write-batch.ts'
 
 export const MAX_WRITES_PER_COMMIT = 200
 
@@ -132,12 +132,18 @@ export class RepoService {
     })
   }
 
+  /**
+   * Apply `writes` in order, as ONE commit. Each write is checked against the state the writes before it left: a
+   * create needs the record absent, an update (unless `upsert`) and a delete need it present, a swapCid must match
+   * the current CID. So create→delete, delete→create, create→update… of one path work, and end as the same writes
+   * sent one by one would. Results: one per write, in order. No commit when no write changes anything (an
+   * identical put); writes that cancel out still commit (new rev, no ops), as in the reference.
+   * Errors (400, nothing written): InvalidRequest, InvalidSwap, BlobNotFound, RepoNotFound.
+   */
   async applyWrites(did: string, writes: PreparedWrite[], swapCommit?: Cid): Promise<CommitResult> {
     if (writes.length > MAX_WRITES_PER_COMMIT) {
       throw new InvalidRequestError(`Too many writes: ${writes.length} (at most ${MAX_WRITES_PER_COMMIT})`)
     }
-    const paths = new Set(writes.map((w) => w.uri))
-    if (paths.size !== writes.length) throw new InvalidRequestError('A batch may write each record only once')
 
     return this.lock.run(did, async () => {
       const storage = this.storage(did)
@@ -147,21 +153,20 @@ export class RepoService {
         throw new InvalidRequestError(`Commit was at ${root.cid.toString()}`, 'InvalidSwap')
       }
 
-      const ops: CommitOp[] = []
-      const repoOps: RecordWriteOp[] = []
+      const batch = new WriteBatch((collection, rkey) => {
+        const row = this.records.get(did, collection, rkey)
+        return row ? CID.parse(row.cid) : null
+      })
       const results: WriteResult[] = []
       for (const w of writes) {
-        const current = this.records.get(did, w.collection, w.rkey)
-        const currentCid = current ? CID.parse(current.cid) : null
+        const currentCid = batch.current(w)
         if (w.action !== 'create' && w.swapCid !== undefined) {
           const matches = w.swapCid === null ? currentCid === null : currentCid?.equals(w.swapCid) === true
-          if (!matches) throw new InvalidRequestError(`Record was at ${current?.cid ?? 'null'}`, 'InvalidSwap')
+          if (!matches) throw new InvalidRequestError(`Record was at ${currentCid?.toString() ?? 'null'}`, 'InvalidSwap')
         }
-        const path = `${w.collection}/${w.rkey}`
         if (w.action === 'delete') {
           if (!currentCid) throw new InvalidRequestError(`Could not find record: ${w.uri}`)
-          ops.push({ action: 'delete', path, cid: null, prev: currentCid })
-          repoOps.push({ action: WriteOpAction.Delete, collection: w.collection as NsidString, rkey: w.rkey })
+          batch.delete(w)
           results.push({ action: 'delete', uri: w.uri })
           continue
         }
@@ -169,46 +174,55 @@ export class RepoService {
         if (w.action === 'create' && currentCid) {
           throw new InvalidRequestError(`Record already exists: ${w.uri}`)
         }
-        results.push({ action: w.action, uri: w.uri, cid: w.cid.toString(), validationStatus: w.validationStatus })
-        if (currentCid?.equals(w.cid)) continue // putRecord with identical content: nothing to commit
-        if (currentCid) {
-          ops.push({ action: 'update', path, cid: w.cid, prev: currentCid })
-          repoOps.push({ action: WriteOpAction.Update, collection: w.collection as NsidString, rkey: w.rkey, record: w.record as never })
-        } else {
-          ops.push({ action: 'create', path, cid: w.cid })
-          repoOps.push({ action: WriteOpAction.Create, collection: w.collection as NsidString, rkey: w.rkey, record: w.record as never })
+        if (w.action === 'update' && !currentCid && !w.upsert) {
+          throw new InvalidRequestError(`Could not find record: ${w.uri}`)
         }
+        results.push({ action: w.action, uri: w.uri, cid: w.cid.toString(), validationStatus: w.validationStatus })
+        batch.put(w)
       }
-      if (repoOps.length === 0) return { commit: null, results }
+      if (!batch.changed) return { commit: null, results } // e.g. putRecord with identical content
 
+      const changes = batch.net()
       const repo = await Repo.load(storage, root.cid)
-      const commit = await repo.formatCommit(repoOps, await this.signingKey(did))
-      const body = commitEventBody(did, commit, ops, repo.commit.data)
+      const commit = await repo.formatCommit(changes.map(toRepoOp), await this.signingKey(did))
+      // A record moved to another key in one commit (same content, same CID) is no new leaf, so formatCommit leaves
+      // its block out; the event must carry the block of every create/update (@atproto/sync reads it). As the reference.
+      const moved = changes.flatMap((c) => (c.write && !commit.relevantBlocks.has(c.write.cid) ? [c.write.cid] : []))
+      if (moved.length) commit.relevantBlocks.addMap((await storage.getBlocks(moved)).blocks)
+      const body = commitEventBody(did, commit, changes.map((c) => c.op), repo.commit.data)
       const carBytes = (body.blocks as Uint8Array).length
       if (carBytes > MAX_COMMIT_BLOCKS_BYTES) {
         throw new InvalidRequestError(`Commit too large: ${carBytes} bytes of blocks (at most ${MAX_COMMIT_BLOCKS_BYTES})`)
       }
 
-      const orphaned: string[] = []
+      // Blobs this batch's own writes used before a later write replaced or deleted them were never linked.
+      const orphaned = [...batch.droppedBlobs]
       this.sequencer.transact(() => {
         // The lock serialises this process; this guards against anything else that moved the root meanwhile.
         if (!storage.rootSync()?.cid.equals(root.cid)) throw new Error(`repo root of ${did} moved during a write`)
-        for (const w of writes) {
-          if (w.action === 'delete') {
-            this.records.delete(w.uri)
+        for (const { uri, collection, rkey, op, write } of changes) {
+          if (op.action !== 'create') orphaned.push(...this.blobs.unlinkRecord(did, uri))
+          if (write) {
+            this.records.put({ uri, did, collection, rkey, cid: write.cid.toString(), rev: commit.rev })
+            this.blobs.link(did, uri, write.blobs.map((b) => b.cid.toString()))
           } else {
-            this.records.put({ uri: w.uri, did, collection: w.collection, rkey: w.rkey, cid: w.cid.toString(), rev: commit.rev })
+            this.records.delete(uri)
           }
-          if (w.action !== 'create') orphaned.push(...this.blobs.unlinkRecord(did, w.uri))
-          if (w.action !== 'delete') this.blobs.link(did, w.uri, w.blobs.map((b) => b.cid.toString()))
         }
         // A removed record block stays if another record in this repo has identical content (same CID).
         storage.applyCommitSync(commit, (cid) => this.records.cidInUse(did, cid.toString()))
         this.sequencer.append(did, 'commit', body)
       })
-      // Blobs this commit unlinked; the blob store keeps any that another record still uses.
+      // Blobs this commit unlinked; the blob store keeps any that a record still uses.
       if (orphaned.length) this.onBlobsUnlinked(did, [...new Set(orphaned)])
       return { commit: { cid: commit.cid.toString(), rev: commit.rev }, results }
     })
   }
+}
+
+/** A net change as the write op @atproto/repo builds the new tree from. */
+function toRepoOp({ collection, rkey, op, write }: NetChange): RecordWriteOp {
+  const key = { collection: collection as NsidString, rkey }
+  if (!write) return { action: WriteOpAction.Delete, ...key }
+  return { action: op.action === 'create' ? WriteOpAction.Create : WriteOpAction.Update, ...key, record: write.record as never }
 }

@@ -18,7 +18,7 @@ export default defineMethod({
   input,
   handler: async ({ ctx, auth, input }) => {
     const account = repoForWrite(ctx, auth, input.repo)
-    const write = await prepareUpdate({ did: account.did, ...input })
+    const write = await prepareUpdate({ did: account.did, ...input, upsert: true })
     const swapCommit = input.swapCommit ? parseCidParam(input.swapCommit, 'swapCommit') : undefined
     const { commit } = await ctx.repo.applyWrites(account.did, [write], swapCommit)
     // `commit` is absent when the record was already exactly this (nothing to commit), as in the reference.
