@@ -7,7 +7,7 @@ import { keypairFromHex } from '../identity/keys.ts'
 import type { RepoService } from '../repo/repo-service.ts'
 import { accountEventBody, identityEventBody, syncEventBody } from '../sequencer/events.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
-import { InvalidRequestError, UpstreamFailureError } from '../xrpc/errors.ts'
+import { InvalidRequestError, UpstreamFailureError } from '../errors.ts'
 import type { AccountRow, AccountStore } from './account-store.ts'
 import type { SessionService } from './sessions.ts'
 

@@ -10,7 +10,6 @@ import proxyaddr from 'proxy-addr'
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
 import type { Config, TrustProxy } from '../config/index.ts'
 import type { Logger } from '../logger.ts'
-import { XRPCError } from '../xrpc/errors.ts'
 
 const WINDOW_SECONDS = 60
 const SYNC_PREFIX = '/xrpc/com.atproto.sync.'
@@ -115,8 +114,7 @@ async function consume(l: Limiter, key: string): Promise<{ headers: Record<strin
       ...statusHeaders(l, err),
       'Retry-After': String(Math.max(1, Math.ceil(err.msBeforeNext / 1000))),
     }
-    const error = new XRPCError(429, 'RateLimitExceeded', 'Rate Limit Exceeded', headers)
-    return { headers, refusal: { status: 429, headers, body: error.toJSON() } }
+    return { headers, refusal: { status: 429, headers, body: { error: 'RateLimitExceeded', message: 'Rate Limit Exceeded' } } }
   }
 }
 

@@ -18,7 +18,7 @@ import {
 } from '../sequencer/events.ts'
 import { decode as cborDecode } from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
-import { InvalidRequestError } from '../xrpc/errors.ts'
+import { InvalidRequestError } from '../errors.ts'
 import { KeyedLock } from './keyed-lock.ts'
 import type { PreparedWrite } from './prepare.ts'
 import type { RecordIndex } from './record-index.ts'

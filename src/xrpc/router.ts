@@ -5,13 +5,7 @@ import { pipeline } from 'node:stream/promises'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import type { z } from 'zod'
 import type { AppContext } from '../context.ts'
-import {
-  InternalServerError,
-  InvalidRequestError,
-  MethodNotImplementedError,
-  PayloadTooLargeError,
-  XRPCError,
-} from './errors.ts'
+import { InvalidRequestError, MethodNotImplementedError, toXrpcError } from './errors.ts'
 import { RawOutput, type HandlerOutput } from './method.ts'
 import type { Route } from './routes.ts'
 
@@ -110,16 +104,4 @@ export function xrpcErrorHandler(ctx: AppContext) {
     if (xrpcErr.headers) res.set(xrpcErr.headers)
     res.status(xrpcErr.status).json(xrpcErr.toJSON())
   }
-}
-
-function toXrpcError(err: unknown): XRPCError {
-  if (err instanceof XRPCError) return err
-  const e = err as { type?: string; status?: number; message?: string }
-  // body-parser's errors carry a `type`; they are the client's fault, not ours.
-  if (e?.type === 'entity.too.large') return new PayloadTooLargeError()
-  if (e?.type === 'entity.parse.failed') return new InvalidRequestError('Request body is not valid JSON')
-  if (e?.type && e.status && e.status >= 400 && e.status < 500) {
-    return new InvalidRequestError(e.message ?? 'Invalid request body')
-  }
-  return new InternalServerError()
 }

@@ -1,11 +1,11 @@
 import type { ReadStream } from 'node:fs'
 import { z } from 'zod'
-import { XRPCError } from '../../../../xrpc/errors.ts'
+import { PdsError } from '../../../../errors.ts'
 import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
 import { availableBlobRepo, cid } from './util.ts'
 
-const blobNotFound = () => new XRPCError(404, 'BlobNotFound', 'Blob not found')
+const blobNotFound = () => new PdsError('notFound', 'BlobNotFound', 'Blob not found')
 
 /** A stored blob's bytes, when a record of this repo uses it; served so that no browser renders or runs it. */
 export default defineMethod({
