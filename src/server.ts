@@ -4,6 +4,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import cors from 'cors'
 import express from 'express'
+import { routes } from './api/routes.ts'
 import type { Config } from './config/index.ts'
 import { createContext, type AppContext } from './context.ts'
 import type { Logger } from './logger.ts'
@@ -12,7 +13,6 @@ import { trustProxyFn } from './ratelimit/index.ts'
 import { watchFirehose } from './relay/firehose-watch.ts'
 import { bannerText, renderStatusPage, wantsHtml } from './status/status-page.ts'
 import { createXrpcRouter } from './xrpc/router.ts'
-import { routes } from './xrpc/routes.ts'
 
 export type PdsServer = {
   ctx: AppContext

@@ -6,8 +6,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { z } from 'zod'
 import type { AppContext } from '../context.ts'
 import { InvalidRequestError, MethodNotImplementedError, toXrpcError } from './errors.ts'
-import { RawOutput, type HandlerOutput } from './method.ts'
-import type { Route } from './routes.ts'
+import { RawOutput, type HandlerOutput, type Route } from './method.ts'
 
 export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): express.Router {
   const router = express.Router()
