@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
-import { decodeFrame } from '../src/sequencer/frames.ts'
+import { decodeFrame } from '../src/protocol/frames.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { freePort, startPds, type TestPds } from './helpers/pds.ts'
 

@@ -15,7 +15,7 @@ import {
   MAX_COMMIT_BLOCKS_BYTES,
   syncEventBody,
   type CommitOp,
-} from '../sequencer/events.ts'
+} from '../protocol/events.ts'
 import { decode as cborDecode } from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { InvalidRequestError } from '../errors.ts'

@@ -2,7 +2,7 @@
 // firehose, the relay notifier) hear about new seqs only after that transaction has committed.
 import { EventEmitter } from 'node:events'
 import type { Db } from '../db/index.ts'
-import { encodeFrame, type EventType } from './frames.ts'
+import { encodeFrame, type EventType } from '../protocol/frames.ts'
 
 export type SeqRow = { seq: number; did: string; event_type: EventType; frame: Uint8Array; sequenced_at: string }
 

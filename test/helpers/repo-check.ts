@@ -4,7 +4,7 @@ import { BlockMap, MemoryBlockstore, MST, readCarWithRoot, verifyCommitSig, veri
 import { DidResolver } from '@atproto/identity'
 import * as cbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
-import { decodeFrame } from '../../src/sequencer/frames.ts'
+import { decodeFrame } from '../../src/protocol/frames.ts'
 import type { TestPds } from './pds.ts'
 
 export type DecodedEvent = { seq: number; type: string; body: any; frame: Uint8Array }

@@ -3,7 +3,7 @@
 import WebSocket from 'ws'
 import type { Config } from '../../config/index.ts'
 import { describeNetworkError } from '../../relay/notifier.ts'
-import { decodeFrame } from '../../sequencer/frames.ts'
+import { decodeFrame } from '../../protocol/frames.ts'
 import type { CheckResult } from '../checks.ts'
 
 const UPGRADE_FIX =

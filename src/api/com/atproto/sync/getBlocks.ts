@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { carFile } from '../../../../repo/car.ts'
+import { carFile } from '../../../../protocol/car.ts'
 import { InvalidRequestError } from '../../../../xrpc/errors.ts'
 import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
