@@ -7,6 +7,7 @@ import express from 'express'
 import { routes } from './api/routes.ts'
 import type { Config } from './config/index.ts'
 import { createContext, type AppContext } from './context.ts'
+import { openDatabase, type Db } from './db/index.ts'
 import type { Logger } from './logger.ts'
 import { startMaintenance } from './maintenance.ts'
 import { trustProxyFn } from './ratelimit/index.ts'
@@ -16,12 +17,14 @@ import { createXrpcRouter } from './xrpc/router.ts'
 
 export type PdsServer = {
   ctx: AppContext
+  /** The database behind the services, for the server's own wiring and for tests that look at what was stored. */
+  db: Db
   server: http.Server
   url: string
   close: () => Promise<void>
 }
 
-export function createApp(ctx: AppContext): express.Express {
+export function createApp(ctx: AppContext, db: Db): express.Express {
   const startedAt = new Date().toISOString()
   const app = express()
   app.disable('x-powered-by')
@@ -70,7 +73,7 @@ export function createApp(ctx: AppContext): express.Express {
   if (ctx.cfg.embeddedPlc) {
     // Loaded on first use: @did-plc/lib is a heavy import, and a dev server may never see a PLC request.
     const plc = lazyHandler(() =>
-      import('./plc-directory/index.ts').then((m) => m.createPlcDirectoryRouter(ctx.db, ctx.log)),
+      import('./plc-directory/index.ts').then((m) => m.createPlcDirectoryRouter(db, ctx.log)),
     )
     app.use('/plc', plc)
     // @atproto/identity's DidResolver builds `new URL('/' + did, plcUrl)`, which drops the `/plc` path of its
@@ -100,8 +103,9 @@ function lazyHandler(load: () => Promise<express.RequestHandler>): express.Reque
 }
 
 export async function startServer(cfg: Config, log: Logger): Promise<PdsServer> {
-  const ctx = await createContext(cfg, log)
-  const app = createApp(ctx)
+  const db = openDatabase(cfg.dbPath)
+  const ctx = await createContext(cfg, log, db)
+  const app = createApp(ctx, db)
   const server = http.createServer(app)
   server.on('upgrade', ctx.rateLimiter.guardUpgrade((req, socket, head) => ctx.firehose.handleUpgrade(req, socket, head)))
   // Slow or idle clients must not pin sockets forever; firehose sockets upgrade out of these limits.
@@ -129,9 +133,9 @@ export async function startServer(cfg: Config, log: Logger): Promise<PdsServer> 
       server.close(() => resolve())
       server.closeIdleConnections()
     })
-    ctx.db.close()
+    db.close()
   }
   let closing: Promise<void> | undefined
   const close = () => (closing ??= shutdown())
-  return { ctx, server, url: `http://localhost:${port}`, close }
+  return { ctx, db, server, url: `http://localhost:${port}`, close }
 }

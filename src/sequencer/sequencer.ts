@@ -17,6 +17,7 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
     this.setMaxListeners(0)
     this.db = db
     this.stmts = {
+      ping: db.prepare('SELECT 1'),
       lastAssigned: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'`).pluck(),
       insert: db.prepare('INSERT INTO repo_seq (seq, did, event_type, frame, sequenced_at) VALUES (?, ?, ?, ?, ?)'),
       latest: db.prepare('SELECT max(seq) FROM repo_seq').pluck(),
@@ -61,6 +62,11 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
     this.stmts.insert.run(seq, did, type, frame, time)
     this.appended = true
     return seq
+  }
+
+  /** Throws unless the database answers (the `_health` check). */
+  checkDatabase(): void {
+    this.stmts.ping.get()
   }
 
   latestSeq(): number {

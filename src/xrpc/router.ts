@@ -13,7 +13,7 @@ export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): exp
   const jsonBody = express.json({ limit: ctx.cfg.maxRequestBytes, type: () => true })
 
   router.get('/_health', (_req, res) => {
-    ctx.db.prepare('SELECT 1').get()
+    ctx.sequencer.checkDatabase()
     res.json({ version: ctx.version })
   })
 

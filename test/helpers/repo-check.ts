@@ -24,7 +24,7 @@ export async function signingDidKey(pds: TestPds, did: string): Promise<string> 
 
 /** Every stored block of a repo → verifyRepo against the DID document's key. Returns the records it holds. */
 export async function verifyStoredRepo(pds: TestPds, did: string) {
-  const rows = pds.ctx.db.prepare('SELECT cid, content FROM repo_block WHERE did = ?').all(did) as {
+  const rows = pds.db.prepare('SELECT cid, content FROM repo_block WHERE did = ?').all(did) as {
     cid: string
     content: Uint8Array
   }[]

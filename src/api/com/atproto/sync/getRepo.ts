@@ -1,5 +1,4 @@
 import { z } from 'zod'
-import { streamRepoCar } from '../../../../repo/car-stream.ts'
 import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
 import { CAR_TYPE, availableRepo, repoNotFound, rev } from './util.ts'
@@ -9,7 +8,7 @@ export default defineMethod({
   params: z.object({ did, since: rev.optional() }),
   handler: async ({ ctx, req, params }) => {
     await availableRepo(ctx, req, params.did)
-    const car = streamRepoCar(ctx.db, params.did, params.since)
+    const car = ctx.repo.exportCar(params.did, params.since)
     if (!car) throw repoNotFound(params.did)
     return new RawOutput(CAR_TYPE, car.stream)
   },
