@@ -468,6 +468,6 @@ describe('sync endpoints', () => {
     })
     assert.equal(missingBlobsLimit.status, 400)
     const badSession = await xrpc(pds, 'com.atproto.sync.getRepo', { query: { did }, headers: { authorization: 'Bearer nope' } })
-    assert.equal(badSession.status, 200, 'an active repo is public: credentials are not looked at')
+    assert.equal(badSession.status, 200, 'an active repo is public: bad credentials do not matter')
   })
 })

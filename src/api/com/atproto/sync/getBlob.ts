@@ -10,8 +10,8 @@ const blobNotFound = () => new PdsError('notFound', 'BlobNotFound', 'Blob not fo
 /** A stored blob's bytes, when a record of this repo uses it; served so that no browser renders or runs it. */
 export default defineMethod({
   params: z.object({ did, cid }),
-  handler: async ({ ctx, req, params }) => {
-    await availableBlobRepo(ctx, req, params.did)
+  handler: async ({ ctx, auth, params }) => {
+    availableBlobRepo(ctx, auth, params.did)
     const key = params.cid.toString()
     const blob = ctx.blobs.get(params.did, key)
     if (!blob || !ctx.blobs.isReferenced(params.did, key)) throw blobNotFound()
