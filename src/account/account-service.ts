@@ -85,7 +85,7 @@ export class AccountService {
         this.repo.prepareInit(did, signingKey.keypair),
       ])
       // Account, session, invite use, first commit and the four creation events: all or nothing.
-      this.sequencer.transact(() => {
+      this.sequencer.writeTransaction(() => {
         if (this.cfg.inviteRequired && input.inviteCode) this.invites.recordUse(input.inviteCode, did)
         this.store.insert({
           did,

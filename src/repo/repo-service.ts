@@ -84,7 +84,7 @@ export class RepoService {
 
   /**
    * Store the first commit and sequence the account's creation as the reference does: #identity, #account,
-   * #commit, #sync. Call inside `sequencer.transact`, after the account row exists.
+   * #commit, #sync. Call inside `sequencer.writeTransaction`, after the account row exists.
    */
   applyInit(did: string, handle: string, init: PreparedInit): void {
     this.storage(did).applyCommitSync(init.commit)
@@ -100,7 +100,7 @@ export class RepoService {
    */
   async deleteRepo(did: string, alsoInTransaction: () => void): Promise<void> {
     await this.lock.run(did, async () => {
-      this.sequencer.transact(() => {
+      this.sequencer.writeTransaction(() => {
         this.blobs.unlinkRepo(did)
         this.records.deleteRepo(did)
         this.blockStmts.removeRepoBlocks.run(did)
@@ -195,7 +195,7 @@ export class RepoService {
       }
 
       const orphaned: string[] = []
-      this.sequencer.transact(() => {
+      this.sequencer.writeTransaction(() => {
         // The lock serialises this process; this guards against anything else that moved the root meanwhile.
         if (!storage.rootSync()?.cid.equals(root.cid)) throw new Error(`repo root of ${did} moved during a write`)
         for (const w of writes) {

@@ -32,10 +32,11 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
   }
 
   /**
-   * Run `fn` in one transaction and tell listeners about the events it appended once it has committed. Nested calls
-   * join the outer transaction (better-sqlite3 turns them into savepoints).
+   * The database's write transaction: run `fn` in one transaction, in which it may append events, and tell listeners
+   * about those events once it has committed. Nested calls join the outer transaction (better-sqlite3 turns them into
+   * savepoints).
    */
-  transact<T>(fn: () => T): T {
+  writeTransaction<T>(fn: () => T): T {
     this.depth += 1
     let result: T
     try {
@@ -53,9 +54,9 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
     return result
   }
 
-  /** Append one event; only valid inside `transact`. The frame carries its seq and time, so it is encoded here. */
+  /** Append one event; only valid inside `writeTransaction`. The frame carries its seq and time, so it is encoded here. */
   append(did: string, type: EventType, body: Record<string, unknown>): number {
-    if (this.depth === 0) throw new Error('Sequencer.append outside Sequencer.transact')
+    if (this.depth === 0) throw new Error('Sequencer.append outside Sequencer.writeTransaction')
     const seq = this.lastAssignedSeq() + 1
     const time = new Date().toISOString()
     const frame = encodeFrame(`#${type}`, { ...body, seq, time })
