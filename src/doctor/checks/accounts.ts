@@ -8,7 +8,7 @@ import type { Config } from '../../config/index.ts'
 import { keypairFromHex } from '../../identity/keys.ts'
 import { describeNetworkError } from '../../relay/notifier.ts'
 import { mapLimit } from '../../util/map-limit.ts'
-import type { CheckResult, CheckStatus, DoctorIdentity } from '../checks.ts'
+import type { CheckResult, CheckStatus, DoctorIdentity } from '../types.ts'
 import { trimSlash, withTimeout } from '../util.ts'
 import type { Local, LocalAccount } from './account-list.ts'
 

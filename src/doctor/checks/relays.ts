@@ -2,7 +2,7 @@
 import type { Config } from '../../config/index.ts'
 import { isLocalOrIp } from '../../relay/notifier.ts'
 import { relayView, type RelayView } from '../../relay/relay-view.ts'
-import type { CheckResult } from '../checks.ts'
+import type { CheckResult } from '../types.ts'
 import type { Local } from './account-list.ts'
 
 export async function checkRelays(cfg: Config, local: Local | { error: string }, doFetch: typeof fetch, timeoutMs: number): Promise<CheckResult[]> {
