@@ -14,7 +14,7 @@ import { checkFirehose } from './checks/firehose.ts'
 import { checkPublicUrl } from './checks/public-url.ts'
 import { checkRelays } from './checks/relays.ts'
 import type { CheckResult, DoctorIdentity, DoctorReport } from './types.ts'
-import { fetchText } from './util.ts'
+import { fetchText } from '../util/net.ts'
 
 // Re-exported: the public API (tests call these checks on their own).
 export { checkDns, checkFirehose, checkPublicUrl }

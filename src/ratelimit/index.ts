@@ -8,8 +8,9 @@ import type { Duplex } from 'node:stream'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import proxyaddr from 'proxy-addr'
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
-import type { Config, TrustProxy } from '../config/index.ts'
+import type { Config } from '../config/index.ts'
 import type { Logger } from '../logger.ts'
+import { trustProxyFn } from '../util/net.ts'
 
 const WINDOW_SECONDS = 60
 const SYNC_PREFIX = '/xrpc/com.atproto.sync.'
@@ -29,14 +30,6 @@ export type RateLimiter = {
   checkUpgrade(req: IncomingMessage): Promise<RateLimitRefusal | null>
   /** Wrap the server's `upgrade` listener: over the limit, answer 429 on the raw socket and never call `next`. */
   guardUpgrade(next: UpgradeListener): UpgradeListener
-}
-
-/** The trust rule as a function, also suitable for `app.set('trust proxy', fn)` so `req.ip` agrees with us. */
-export function trustProxyFn(trust: TrustProxy): (addr: string, hop: number) => boolean {
-  if (trust === true) return () => true
-  if (trust === false) return () => false
-  if (typeof trust === 'number') return (_addr, hop) => hop < trust
-  return proxyaddr.compile(trust)
 }
 
 export function createRateLimiter(cfg: Pick<Config, 'rateLimits' | 'trustProxy'>, opts: { log?: Logger } = {}): RateLimiter {

@@ -2,7 +2,7 @@
 // behind the same proxy).
 import type { Config } from '../../config/index.ts'
 import type { CheckResult } from '../types.ts'
-import type { Fetched } from '../util.ts'
+import type { Fetched } from '../../util/net.ts'
 
 export function healthResult(cfg: Config, health: Fetched): CheckResult {
   return health.ok

@@ -2,7 +2,7 @@
 // proxies most often break exactly that (dropped Upgrade headers, short read timeouts).
 import WebSocket from 'ws'
 import type { Config } from '../../config/index.ts'
-import { describeNetworkError } from '../../relay/notifier.ts'
+import { describeNetworkError } from '../../util/net.ts'
 import { decodeFrame } from '../../protocol/frames.ts'
 import type { CheckResult } from '../types.ts'
 

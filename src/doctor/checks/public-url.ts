@@ -1,6 +1,6 @@
 // The public URL: relays only crawl https hostnames on the default port, so check its shape before anything else.
 import type { Config } from '../../config/index.ts'
-import { isLocalOrIp } from '../../relay/notifier.ts'
+import { isLocalOrIp } from '../../util/net.ts'
 import type { CheckResult, CheckStatus } from '../types.ts'
 
 export function checkPublicUrl(cfg: Pick<Config, 'publicUrl' | 'hostname' | 'devMode'>): CheckResult {
