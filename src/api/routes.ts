@@ -80,8 +80,8 @@ export const routes: readonly Route[] = [
   route('com.atproto.sync.getBlocks',            'query',     'optionalAccessOrAdmin', getBlocks),
   route('com.atproto.sync.getBlob',              'query',     'optionalAccessOrAdmin', getBlob),
   route('com.atproto.sync.listBlobs',            'query',     'optionalAccessOrAdmin', listBlobs),
-  route('com.atproto.sync.listRepos',            'query',     'none',                  listRepos),
-  route('com.atproto.sync.getRepoStatus',        'query',     'none',                  getRepoStatus),
+  route('com.atproto.sync.listRepos',            'query',     'none',          listRepos),
+  route('com.atproto.sync.getRepoStatus',        'query',     'none',          getRepoStatus),
   route('com.atproto.sync.getHead',              'query',     'optionalAccessOrAdmin', getHead),
   route('com.atproto.sync.getCheckout',          'query',     'optionalAccessOrAdmin', getCheckout),
 ]
