@@ -10,7 +10,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { AtpAgent } from '@atproto/api'
 import WebSocket from 'ws'
-import { decodeFrame } from '../src/sequencer/frames.ts'
+import { decodeFrame } from '../src/protocol/frames.ts'
 import { spawnServer, stopChild } from '../test/helpers/child.ts'
 import { freePort } from '../test/helpers/pds.ts'
 

@@ -12,7 +12,7 @@ import { TokenService, type Now } from './account/tokens.ts'
 import { BlobIndex } from './blob/blob-index.ts'
 import { BlobStore } from './blob/blob-store.ts'
 import type { Config } from './config/index.ts'
-import { openDatabase, type Db } from './db/index.ts'
+import type { Db } from './db/index.ts'
 import { Firehose } from './firehose/firehose.ts'
 import { keypairFromHex } from './identity/keys.ts'
 import { PlcService } from './identity/plc.ts'
@@ -33,7 +33,6 @@ export type AppContext = {
   cfg: Config
   log: Logger
   version: string
-  db: Db
   auth: AuthVerifier
   accounts: AccountService
   accountStatus: AccountStatusService
@@ -54,8 +53,8 @@ export type AppContext = {
 /** What tests may replace. `now`: the clock of session tokens (epoch ms); `Date.now` unless a test steps time. */
 export type ContextOptions = { now?: Now }
 
-export async function createContext(cfg: Config, log: Logger, opts: ContextOptions = {}): Promise<AppContext> {
-  const db = openDatabase(cfg.dbPath)
+/** `db` is opened and closed by the server, which also hands it to the dev PLC directory; services own its tables. */
+export async function createContext(cfg: Config, log: Logger, db: Db, opts: ContextOptions = {}): Promise<AppContext> {
   const tokens = new TokenService(cfg.secrets.jwtSecret, cfg.serviceDid, opts.now)
   const sessions = new SessionService(db, tokens)
   const appPasswords = new AppPasswordService(db)
@@ -80,7 +79,6 @@ export async function createContext(cfg: Config, log: Logger, opts: ContextOptio
     cfg,
     log,
     version: pkg.version,
-    db,
     auth: new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword),
     accounts: new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer }),
     accountStatus: new AccountStatusService({

@@ -4,25 +4,28 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import cors from 'cors'
 import express from 'express'
+import { routes } from './api/routes.ts'
 import type { Config } from './config/index.ts'
 import { createContext, type AppContext, type ContextOptions } from './context.ts'
+import { openDatabase, type Db } from './db/index.ts'
 import type { Logger } from './logger.ts'
 import { startMaintenance } from './maintenance.ts'
-import { trustProxyFn } from './ratelimit/index.ts'
+import { trustProxyFn } from './util/net.ts'
 import { watchFirehose } from './relay/firehose-watch.ts'
 import { assignRequestId } from './request-log.ts'
 import { bannerText, renderStatusPage, wantsHtml } from './status/status-page.ts'
 import { createXrpcRouter, xrpcErrorHandler } from './xrpc/router.ts'
-import { routes } from './xrpc/routes.ts'
 
 export type PdsServer = {
   ctx: AppContext
+  /** The database behind the services, for the server's own wiring and for tests that look at what was stored. */
+  db: Db
   server: http.Server
   url: string
   close: () => Promise<void>
 }
 
-export function createApp(ctx: AppContext): express.Express {
+export function createApp(ctx: AppContext, db: Db): express.Express {
   const startedAt = new Date().toISOString()
   const app = express()
   app.disable('x-powered-by')
@@ -73,7 +76,7 @@ export function createApp(ctx: AppContext): express.Express {
   if (ctx.cfg.embeddedPlc) {
     // Loaded on first use: @did-plc/lib is a heavy import, and a dev server may never see a PLC request.
     const plc = lazyHandler(() =>
-      import('./plc-directory/index.ts').then((m) => m.createPlcDirectoryRouter(ctx.db, ctx.log)),
+      import('./plc-directory/index.ts').then((m) => m.createPlcDirectoryRouter(db, ctx.log)),
     )
     app.use('/plc', plc)
     // @atproto/identity's DidResolver builds `new URL('/' + did, plcUrl)`, which drops the `/plc` path of its
@@ -104,8 +107,9 @@ function lazyHandler(load: () => Promise<express.RequestHandler>): express.Reque
 }
 
 export async function startServer(cfg: Config, log: Logger, opts: ContextOptions = {}): Promise<PdsServer> {
-  const ctx = await createContext(cfg, log, opts)
-  const app = createApp(ctx)
+  const db = openDatabase(cfg.dbPath)
+  const ctx = await createContext(cfg, log, db, opts)
+  const app = createApp(ctx, db)
   const server = http.createServer(app)
   server.on('upgrade', ctx.rateLimiter.guardUpgrade((req, socket, head) => ctx.firehose.handleUpgrade(req, socket, head)))
   // Slow or idle clients must not pin sockets forever; firehose sockets upgrade out of these limits.
@@ -133,9 +137,9 @@ export async function startServer(cfg: Config, log: Logger, opts: ContextOptions
       server.close(() => resolve())
       server.closeIdleConnections()
     })
-    ctx.db.close()
+    db.close()
   }
   let closing: Promise<void> | undefined
   const close = () => (closing ??= shutdown())
-  return { ctx, server, url: `http://localhost:${port}`, close }
+  return { ctx, db, server, url: `http://localhost:${port}`, close }
 }

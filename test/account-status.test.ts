@@ -206,7 +206,7 @@ describe('account status', () => {
     assert.equal(view.latest, '400 RepoNotFound')
     assert.equal(view.status, '400 RepoNotFound')
     assert.equal(view.listed, undefined)
-    const rows = (table: string) => pds.ctx.db.prepare(`SELECT count(*) FROM ${table} WHERE did = ?`).pluck().get(erin.did)
+    const rows = (table: string) => pds.db.prepare(`SELECT count(*) FROM ${table} WHERE did = ?`).pluck().get(erin.did)
     for (const table of ['account', 'session', 'repo_root', 'repo_block', 'record', 'blob', 'record_blob']) {
       assert.equal(rows(table), 0, table)
     }

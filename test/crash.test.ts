@@ -11,7 +11,7 @@ import { DidResolver } from '@atproto/identity'
 import { BlockMap, verifyRepo } from '@atproto/repo'
 import Database from 'better-sqlite3'
 import { CID } from 'multiformats/cid'
-import { decodeFrame } from '../src/sequencer/frames.ts'
+import { decodeFrame } from '../src/protocol/frames.ts'
 import { spawnServer, stopChild } from './helpers/child.ts'
 import { freePort } from './helpers/pds.ts'
 

@@ -608,7 +608,7 @@ describe('firehose: retention and OutdatedCursor', () => {
   const write = (text: string) =>
     user.agent.com.atproto.repo.createRecord({ repo: user.did, collection: 'app.bsky.feed.post', record: post(text) })
   const age = (throughSeq: number) =>
-    pds.ctx.db.prepare('UPDATE repo_seq SET sequenced_at = ? WHERE seq <= ?').run(OLD, throughSeq)
+    pds.db.prepare('UPDATE repo_seq SET sequenced_at = ? WHERE seq <= ?').run(OLD, throughSeq)
 
   before(async () => {
     plc = await startPlc()

@@ -150,7 +150,7 @@ describe('repository writes', () => {
     }
     const verified = await verifyStoredRepo(pds, alice.did)
     const stored = new Map(verified.creates.map((c) => [`${c.collection}/${c.rkey}`, c.cid.toString()]))
-    const indexed = pds.ctx.db.prepare('SELECT collection, rkey, cid FROM record WHERE did = ?').all(alice.did) as any[]
+    const indexed = pds.db.prepare('SELECT collection, rkey, cid FROM record WHERE did = ?').all(alice.did) as any[]
     assert.equal(stored.size, indexed.length)
     for (const r of indexed) assert.equal(stored.get(`${r.collection}/${r.rkey}`), r.cid)
   })

@@ -64,7 +64,7 @@ describe('request logs', () => {
 
   it('a handler that fails is a 500 and an error line with the stack and the request id', async () => {
     // Break one table of this test's own database: the next invite code insert fails inside SQLite.
-    pds.ctx.db.exec('ALTER TABLE invite_code RENAME TO invite_code_broken')
+    pds.db.exec('ALTER TABLE invite_code RENAME TO invite_code_broken')
     try {
       const res = await xrpc(pds, 'com.atproto.server.createInviteCode', {
         body: { useCount: 1 },
@@ -80,12 +80,12 @@ describe('request logs', () => {
       assert.match(line.err.message, /no such table: invite_code/)
       assert.match(line.err.stack, /\n\s+at /, 'a stack trace')
     } finally {
-      pds.ctx.db.exec('ALTER TABLE invite_code_broken RENAME TO invite_code')
+      pds.db.exec('ALTER TABLE invite_code_broken RENAME TO invite_code')
     }
   })
 
   it('outside /xrpc too, a failure is logged once at error and answered as JSON, not Express’s HTML page', async () => {
-    pds.ctx.db.exec('ALTER TABLE account RENAME TO account_broken')
+    pds.db.exec('ALTER TABLE account RENAME TO account_broken')
     try {
       const res = await fetch(`${pds.url}/`, { headers: { accept: 'text/html' } }) // the status page counts accounts
       assert.equal(res.status, 500)
@@ -95,7 +95,7 @@ describe('request logs', () => {
       assert.equal(line.path, '/')
       assert.match(line.err.stack, /no such table: account/)
     } finally {
-      pds.ctx.db.exec('ALTER TABLE account_broken RENAME TO account')
+      pds.db.exec('ALTER TABLE account_broken RENAME TO account')
     }
   })
 

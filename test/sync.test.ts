@@ -201,7 +201,7 @@ describe('sync endpoints', () => {
 
   it('listRepos pages through every repo exactly once', async () => {
     for (let i = 0; i < 4; i++) await createUser(pds)
-    const all = pds.ctx.db.prepare('SELECT did FROM account').pluck().all() as string[]
+    const all = pds.db.prepare('SELECT did FROM account').pluck().all() as string[]
     assert.ok(all.length >= 5)
     const seen: string[] = []
     let cursor: string | undefined
@@ -284,7 +284,7 @@ describe('sync endpoints', () => {
         }))
         await big.agent.com.atproto.repo.applyWrites({ repo: big.did, writes })
       }
-      const stats = pds.ctx.db
+      const stats = pds.db
         .prepare('SELECT count(*) AS n, sum(length(content)) AS bytes FROM repo_block WHERE did = ?')
         .get(big.did) as { n: number; bytes: number }
       blockCount = stats.n
@@ -371,7 +371,7 @@ describe('sync endpoints', () => {
       const reader = res.body!.getReader()
       chunks.push((await reader.read()).value!)
       // Deleting records removes MST nodes the stream has not reached yet.
-      const rkeys = (pds.ctx.db.prepare(`SELECT rkey FROM record WHERE did = ? ORDER BY rkey DESC LIMIT 150`).pluck().all(big.did)) as string[]
+      const rkeys = (pds.db.prepare(`SELECT rkey FROM record WHERE did = ? ORDER BY rkey DESC LIMIT 150`).pluck().all(big.did)) as string[]
       await big.agent.com.atproto.repo.applyWrites({
         repo: big.did,
         writes: rkeys.map((rkey) => ({ $type: 'com.atproto.repo.applyWrites#delete' as const, collection: 'com.example.filler', rkey })),
@@ -469,6 +469,6 @@ describe('sync endpoints', () => {
     })
     assert.equal(missingBlobsLimit.status, 400)
     const badSession = await xrpc(pds, 'com.atproto.sync.getRepo', { query: { did }, headers: { authorization: 'Bearer nope' } })
-    assert.equal(badSession.status, 200, 'an active repo is public: credentials are not looked at')
+    assert.equal(badSession.status, 200, 'an active repo is public: bad credentials do not matter')
   })
 })

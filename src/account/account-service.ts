@@ -8,7 +8,7 @@ import { newSigningKey } from '../identity/keys.ts'
 import { PlcService } from '../identity/plc.ts'
 import type { RepoService } from '../repo/repo-service.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
-import { AuthRequiredError, InvalidRequestError } from '../xrpc/errors.ts'
+import { AuthRequiredError, InvalidRequestError } from '../errors.ts'
 import type { AccountRow, AccountStore } from './account-store.ts'
 import type { AppPasswordService } from './app-passwords.ts'
 import type { InviteService } from './invites.ts'
@@ -85,7 +85,7 @@ export class AccountService {
         this.repo.prepareInit(did, signingKey.keypair),
       ])
       // Account, session, invite use, first commit and the four creation events: all or nothing.
-      this.sequencer.transact(() => {
+      this.sequencer.writeTransaction(() => {
         if (this.cfg.inviteRequired && input.inviteCode) this.invites.recordUse(input.inviteCode, did)
         this.store.insert({
           did,

@@ -5,9 +5,9 @@ import type { Db } from '../db/index.ts'
 import type { IdentityResolver } from '../identity/resolver.ts'
 import { keypairFromHex } from '../identity/keys.ts'
 import type { RepoService } from '../repo/repo-service.ts'
-import { accountEventBody, identityEventBody, syncEventBody } from '../sequencer/events.ts'
+import { accountEventBody, identityEventBody, syncEventBody } from '../protocol/events.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
-import { InvalidRequestError, UpstreamFailureError } from '../xrpc/errors.ts'
+import { InvalidRequestError, UpstreamFailureError } from '../errors.ts'
 import type { AccountRow, AccountStore } from './account-store.ts'
 import type { SessionService } from './sessions.ts'
 
@@ -73,7 +73,7 @@ export class AccountStatusService {
 
   /** Stop serving the repo and accepting writes. Sessions stay, so the owner can reactivate. */
   deactivate(did: string, deleteAfter?: string): RepoStatus {
-    return this.deps.sequencer.transact(() => {
+    return this.deps.sequencer.writeTransaction(() => {
       this.account(did)
       this.deps.store.setDeactivated(did, new Date().toISOString(), deleteAfter ?? null)
       return this.sequenceStatusNow(did)
@@ -88,7 +88,7 @@ export class AccountStatusService {
     const before = this.account(did)
     if (before.takedown_ref) throw new InvalidRequestError('Account has been taken down', 'AccountNotFound')
     await this.assertDidDocPointsHere(before)
-    return this.deps.sequencer.transact(() => {
+    return this.deps.sequencer.writeTransaction(() => {
       const account = this.account(did)
       if (account.takedown_ref) throw new InvalidRequestError('Account has been taken down', 'AccountNotFound')
       this.deps.store.setDeactivated(did, null)
@@ -103,7 +103,7 @@ export class AccountStatusService {
 
   /** Apply or lift a takedown. Applying it also ends every session of the account. */
   setTakedown(did: string, takedown: StatusAttr): RepoStatus {
-    return this.deps.sequencer.transact(() => {
+    return this.deps.sequencer.writeTransaction(() => {
       this.account(did)
       const ref = takedown.applied ? (takedown.ref ?? new Date().toISOString()) : null
       this.deps.store.setTakedownRef(did, ref)
@@ -114,7 +114,7 @@ export class AccountStatusService {
 
   /** Sequence the account's current status again (admin updateSubjectStatus without changes does this). */
   sequenceStatus(did: string): RepoStatus {
-    return this.deps.sequencer.transact(() => {
+    return this.deps.sequencer.writeTransaction(() => {
       this.account(did)
       return this.sequenceStatusNow(did)
     })

@@ -2,7 +2,7 @@
 // login finds the matching row with one lookup instead of trying every stored hash.
 import { scryptSync } from 'node:crypto'
 import type { Db } from '../db/index.ts'
-import { InvalidRequestError } from '../xrpc/errors.ts'
+import { InvalidRequestError } from '../errors.ts'
 import { generateAppPassword } from './passwords.ts'
 
 export type AppPassword = { name: string; createdAt: string; privileged: boolean }

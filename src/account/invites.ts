@@ -1,7 +1,7 @@
 // Invite codes: created by the operator, spent at signup when PDS_INVITE_REQUIRED is on.
 import { randomBytes } from 'node:crypto'
 import type { Db } from '../db/index.ts'
-import { InvalidRequestError } from '../xrpc/errors.ts'
+import { InvalidRequestError } from '../errors.ts'
 
 export class InviteService {
   private readonly db: Db

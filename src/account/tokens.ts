@@ -2,7 +2,7 @@
 // Both tokens also carry `sid`, the session row they belong to, so that deleting a session revokes its access token.
 import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto'
 import * as jose from 'jose'
-import { InvalidRequestError } from '../xrpc/errors.ts'
+import { InvalidRequestError } from '../errors.ts'
 import { AuthScope } from './scopes.ts'
 
 const ACCESS_TTL_SECONDS = 2 * 60 * 60

@@ -3,6 +3,7 @@
 import type { Db } from '../db/index.ts'
 
 export type BlobRow = { did: string; cid: string; mime_type: string; size: number; created_at: string }
+export type ReferencedBlob = { cid: string; recordUri: string; stored: boolean }
 
 export class BlobIndex {
   private readonly stmts
@@ -21,6 +22,7 @@ export class BlobIndex {
       get: db.prepare('SELECT * FROM blob WHERE did = ? AND cid = ?'),
       link: db.prepare('INSERT OR IGNORE INTO record_blob (did, blob_cid, record_uri) VALUES (?, ?, ?)'),
       unlinkRecord: db.prepare('DELETE FROM record_blob WHERE did = ? AND record_uri = ? RETURNING blob_cid').pluck(),
+      unlinkRepo: db.prepare('DELETE FROM record_blob WHERE did = ?'),
       referenced: db.prepare('SELECT 1 FROM record_blob WHERE did = ? AND blob_cid = ? LIMIT 1').pluck(),
       delete: db.prepare('DELETE FROM blob WHERE did = ? AND cid = ?'),
       staleTemp: db.prepare(
@@ -31,6 +33,11 @@ export class BlobIndex {
         `SELECT DISTINCT rb.blob_cid FROM record_blob rb JOIN record r ON r.uri = rb.record_uri
          WHERE rb.did = ? AND rb.blob_cid > ? AND (? IS NULL OR r.rev > ?) ORDER BY rb.blob_cid LIMIT ?`,
       ).pluck(),
+      listReferencedWithRecord: db.prepare(
+        `SELECT rb.blob_cid AS cid, min(rb.record_uri) AS recordUri, b.cid IS NOT NULL AS stored
+         FROM record_blob rb LEFT JOIN blob b ON b.did = rb.did AND b.cid = rb.blob_cid
+         WHERE rb.did = ? AND rb.blob_cid > ? GROUP BY rb.blob_cid ORDER BY rb.blob_cid LIMIT ?`,
+      ),
     }
   }
 
@@ -60,6 +67,11 @@ export class BlobIndex {
     return this.stmts.unlinkRecord.all(did, recordUri) as string[]
   }
 
+  /** Forget every blob link of a repo (its deletion). */
+  unlinkRepo(did: string): void {
+    this.stmts.unlinkRepo.run(did)
+  }
+
   delete(did: string, cid: string): void {
     this.stmts.delete.run(did, cid)
   }
@@ -73,5 +85,14 @@ export class BlobIndex {
   listReferenced(did: string, opts: { since?: string; cursor?: string; limit: number }): string[] {
     const since = opts.since ?? null
     return this.stmts.listReferenced.all(did, opts.cursor ?? '', since, since, opts.limit) as string[]
+  }
+
+  /**
+   * Referenced blob CIDs in CID order after `after`, each with one record that uses it and whether a blob row exists
+   * (listMissingBlobs).
+   */
+  listReferencedWithRecord(did: string, after: string, limit: number): ReferencedBlob[] {
+    const rows = this.stmts.listReferencedWithRecord.all(did, after, limit) as { cid: string; recordUri: string; stored: number }[]
+    return rows.map((row) => ({ ...row, stored: row.stored === 1 }))
   }
 }

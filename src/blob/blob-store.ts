@@ -12,7 +12,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import type { Logger } from '../logger.ts'
-import { PayloadTooLargeError } from '../xrpc/errors.ts'
+import { PayloadTooLargeError } from '../errors.ts'
 import type { BlobIndex } from './blob-index.ts'
 import { blobMimeType, SNIFF_BYTES } from './mime-type.ts'
 

@@ -4,7 +4,7 @@
 import type { BlobConstraints } from './blob-constraints.ts'
 import type { BlobIndex } from './blob-index.ts'
 import { acceptsMimeType } from './mime-type.ts'
-import { InvalidRequestError } from '../xrpc/errors.ts'
+import { InvalidRequestError } from '../errors.ts'
 
 /** A blob ref as a record carries it; `constraints` are its lexicon field's, when the record's lexicon is known. */
 export type BlobRefToCheck = { cid: { toString(): string }; mimeType: string; size: number; constraints?: BlobConstraints }

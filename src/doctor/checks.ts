@@ -3,7 +3,7 @@
 // Reads: the public URL over HTTP and WebSocket, DNS, the PLC directory, handles, each relay's public endpoints,
 // and the SQLite file read-only (accounts, signing keys, revs). It changes nothing on the server or elsewhere.
 //
-// Each check lives in its own module under ./checks/; this file only runs them in order and holds the shared types.
+// Each check lives in its own module under ./checks/, the types they share in ./types.ts; this file runs them in order.
 import type { Config } from '../config/index.ts'
 import { IdentityResolver } from '../identity/resolver.ts'
 import { loadLocal } from './checks/account-list.ts'
@@ -13,31 +13,11 @@ import { describeResult, healthResult } from './checks/endpoints.ts'
 import { checkFirehose } from './checks/firehose.ts'
 import { checkPublicUrl } from './checks/public-url.ts'
 import { checkRelays } from './checks/relays.ts'
-import { fetchText } from './util.ts'
+import type { CheckResult, DoctorIdentity, DoctorReport } from './types.ts'
+import { fetchText } from '../util/net.ts'
 
 // Re-exported: the public API (tests call these checks on their own).
 export { checkDns, checkFirehose, checkPublicUrl }
-
-export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip'
-
-export type CheckResult = {
-  /** Stable: public-url, dns, health, describe-server, firehose, accounts, account:<did>, federation, relay:<url> */
-  id: string
-  status: CheckStatus
-  /** One plain sentence: what was found. */
-  detail: string
-  /** What to do about it (warn/fail). */
-  fix?: string
-  data?: unknown
-}
-
-export type DoctorReport = { ok: boolean; results: CheckResult[] }
-
-/** The resolver calls the doctor makes; injectable so tests never leave the machine. */
-export type DoctorIdentity = {
-  didDoc(did: string, forceRefresh?: boolean): Promise<Record<string, unknown> | null>
-  handle(handle: string): Promise<string | undefined>
-}
 
 export type DoctorOptions = {
   cfg: Config

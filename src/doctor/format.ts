@@ -1,5 +1,5 @@
 // The doctor's report as plain text: one line per check, the fix on the same line, a summary at the end.
-import type { CheckStatus, DoctorReport } from './checks.ts'
+import type { CheckStatus, DoctorReport } from './types.ts'
 
 const MARK: Record<CheckStatus, string> = { pass: '✔', warn: '⚠', fail: '✖', skip: '–' }
 

@@ -1,5 +1,5 @@
 // The frames the firehose itself writes (everything else is sent as stored). Names and texts follow the reference PDS.
-import { encodeErrorFrame, encodeFrame } from '../sequencer/frames.ts'
+import { encodeErrorFrame, encodeFrame } from '../protocol/frames.ts'
 
 export const SUBSCRIBE_REPOS_PATH = '/xrpc/com.atproto.sync.subscribeRepos'
 

@@ -1,6 +1,6 @@
 // Handle rules for accounts on this PDS: valid syntax, a service domain, a slug of 3-18 characters, not reserved.
 import { DISALLOWED_TLDS, InvalidHandleError, isValidTld, normalizeAndEnsureValidHandle } from '@atproto/syntax'
-import { InvalidRequestError } from '../xrpc/errors.ts'
+import { InvalidRequestError } from '../errors.ts'
 import { RESERVED_SLUGS } from './reserved-handles.ts'
 
 /** Lower-cased, syntax-checked handle; throws InvalidHandle with the reason. */

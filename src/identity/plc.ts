@@ -2,7 +2,7 @@
 // directory (external, or the embedded one under /plc). A refused or unreachable directory creates nothing.
 import type * as PlcLib from '@did-plc/lib'
 import type { Keypair } from '@atproto/crypto'
-import { InvalidRequestError, UpstreamFailureError } from '../xrpc/errors.ts'
+import { InvalidRequestError, UpstreamFailureError } from '../errors.ts'
 
 export type GenesisOp = { did: string; op: PlcLib.Operation }
 

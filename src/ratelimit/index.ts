@@ -8,9 +8,9 @@ import type { Duplex } from 'node:stream'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import proxyaddr from 'proxy-addr'
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible'
-import type { Config, TrustProxy } from '../config/index.ts'
+import type { Config } from '../config/index.ts'
 import type { Logger } from '../logger.ts'
-import { XRPCError } from '../xrpc/errors.ts'
+import { trustProxyFn } from '../util/net.ts'
 
 const WINDOW_SECONDS = 60
 const SYNC_PREFIX = '/xrpc/com.atproto.sync.'
@@ -30,14 +30,6 @@ export type RateLimiter = {
   checkUpgrade(req: IncomingMessage): Promise<RateLimitRefusal | null>
   /** Wrap the server's `upgrade` listener: over the limit, answer 429 on the raw socket and never call `next`. */
   guardUpgrade(next: UpgradeListener): UpgradeListener
-}
-
-/** The trust rule as a function, also suitable for `app.set('trust proxy', fn)` so `req.ip` agrees with us. */
-export function trustProxyFn(trust: TrustProxy): (addr: string, hop: number) => boolean {
-  if (trust === true) return () => true
-  if (trust === false) return () => false
-  if (typeof trust === 'number') return (_addr, hop) => hop < trust
-  return proxyaddr.compile(trust)
 }
 
 export function createRateLimiter(cfg: Pick<Config, 'rateLimits' | 'trustProxy'>, opts: { log?: Logger } = {}): RateLimiter {
@@ -115,8 +107,7 @@ async function consume(l: Limiter, key: string): Promise<{ headers: Record<strin
       ...statusHeaders(l, err),
       'Retry-After': String(Math.max(1, Math.ceil(err.msBeforeNext / 1000))),
     }
-    const error = new XRPCError(429, 'RateLimitExceeded', 'Rate Limit Exceeded', headers)
-    return { headers, refusal: { status: 429, headers, body: error.toJSON() } }
+    return { headers, refusal: { status: 429, headers, body: { error: 'RateLimitExceeded', message: 'Rate Limit Exceeded' } } }
   }
 }
 

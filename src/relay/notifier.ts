@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events'
 import type { Config } from '../config/index.ts'
 import type { Logger } from '../logger.ts'
+import { describeNetworkError, isLocalOrIp } from '../util/net.ts'
 import { realClock, type Clock } from './clock.ts'
 
 export type RelayTiming = {
@@ -351,20 +352,4 @@ function describeHttpError(status: number, text: string): string {
     }
   } catch {}
   return detail ? `HTTP ${status} ${detail}` : `HTTP ${status}`
-}
-
-export function describeNetworkError(err: unknown): string {
-  // undici's fetch wraps the socket error ("fetch failed") with the useful part in `cause`.
-  const e = err as { message?: string; cause?: { code?: string; message?: string } }
-  return e.cause?.message ?? e.cause?.code ?? e.message ?? String(err)
-}
-
-export function isLocalOrIp(hostname: string): boolean {
-  return (
-    hostname === 'localhost' ||
-    hostname.endsWith('.localhost') ||
-    /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) ||
-    hostname.startsWith('[') ||
-    !hostname.includes('.')
-  )
 }

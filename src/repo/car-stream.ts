@@ -1,12 +1,12 @@
-// Whole repos as streamed CAR v1 (small CARs are `carFile` in car.ts): read from a snapshot on a connection of their own, so memory stays flat whatever the repo size and concurrent
+// Whole repos as streamed CAR v1 (small CARs are `carFile` in src/protocol/car.ts): read from a snapshot on a connection of their own, so memory stays flat whatever the repo size and concurrent
 // writes (which delete replaced blocks) cannot tear the export.
 import { EventEmitter } from 'node:events'
 import { Readable } from 'node:stream'
 import Database from 'better-sqlite3'
 import { CID } from 'multiformats/cid'
 import type { Db } from '../db/index.ts'
-import { blockFrame, carHeader } from './car.ts'
-import { fullRepoBlocks, type Block } from './mst-walk.ts'
+import { blockFrame, carHeader } from '../protocol/car.ts'
+import { fullRepoBlocks, type Block } from '../protocol/mst-walk.ts'
 
 /** Frames are coalesced into chunks of about this size: fewer, larger socket writes. */
 const CHUNK_BYTES = 64 * 1024

@@ -8,7 +8,7 @@ import { BlobRef, jsonToLex, lexToIpld, ValidationError } from '@atproto/lexicon
 import { isValidNsid, isValidRecordKey, isValidTid } from '@atproto/syntax'
 import { CID } from 'multiformats/cid'
 import { findBlobConstraints, type BlobConstraints } from '../blob/blob-constraints.ts'
-import { InvalidRequestError } from '../xrpc/errors.ts'
+import { InvalidRequestError } from '../errors.ts'
 
 // The published com.atproto.* and app.bsky.* schemas. @atproto/api is the heaviest import we have (~0.4 s), so it is
 // loaded on the first write rather than at startup.

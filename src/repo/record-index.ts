@@ -13,6 +13,7 @@ export class RecordIndex {
          ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at`,
       ),
       delete: db.prepare('DELETE FROM record WHERE uri = ?'),
+      deleteRepo: db.prepare('DELETE FROM record WHERE did = ?'),
       get: db.prepare('SELECT * FROM record WHERE did = ? AND collection = ? AND rkey = ?'),
       cidInUse: db.prepare('SELECT 1 FROM record WHERE did = ? AND cid = ? LIMIT 1').pluck(),
       collections: db.prepare('SELECT DISTINCT collection FROM record WHERE did = ? ORDER BY collection').pluck(),
@@ -30,6 +31,11 @@ export class RecordIndex {
 
   delete(uri: string): void {
     this.stmts.delete.run(uri)
+  }
+
+  /** Forget every record of a repo (its deletion). */
+  deleteRepo(did: string): void {
+    this.stmts.deleteRepo.run(did)
   }
 
   get(did: string, collection: string, rkey: string): RecordRow | undefined {

@@ -1,8 +1,8 @@
 // Point reads for the sync endpoints on the main connection. Each method reads synchronously from start to finish,
 // so it sees one consistent repo state: no commit can land between its reads.
 import { CID } from 'multiformats/cid'
-import { carFile } from './car.ts'
-import { decodeCommit, pathToKey, type Block } from './mst-walk.ts'
+import { carFile } from '../protocol/car.ts'
+import { decodeCommit, pathToKey, type Block } from '../protocol/mst-walk.ts'
 import type { RepoBlockStatements } from './sql-storage.ts'
 
 export class RepoReader {

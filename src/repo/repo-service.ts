@@ -15,10 +15,11 @@ import {
   identityEventBody,
   MAX_COMMIT_BLOCKS_BYTES,
   syncEventBody,
-} from '../sequencer/events.ts'
+} from '../protocol/events.ts'
 import { decode as cborDecode } from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
-import { InvalidRequestError } from '../xrpc/errors.ts'
+import { InvalidRequestError } from '../errors.ts'
+import { streamRepoCar, type RepoCar } from './car-stream.ts'
 import { KeyedLock } from './keyed-lock.ts'
 import type { PreparedWrite } from './prepare.ts'
 import type { RecordIndex } from './record-index.ts'
@@ -37,8 +38,8 @@ export type CommitResult = { commit: { cid: string; rev: string } | null; result
 export type PreparedInit = { commit: CommitData; commitBody: Record<string, unknown>; syncBody: Record<string, unknown> }
 
 export class RepoService {
+  private readonly db: Db
   private readonly blockStmts: RepoBlockStatements
-  private readonly stmts
   private readonly lock = new KeyedLock()
   private readonly sequencer: Sequencer
   private readonly records: RecordIndex
@@ -55,13 +56,9 @@ export class RepoService {
     /** Called after commit with the blobs it unlinked from records (those no record uses any more can go). */
     onBlobsUnlinked: (did: string, cids: string[]) => void
   }) {
+    this.db = deps.db
     this.blockStmts = new RepoBlockStatements(deps.db)
     this.reader = new RepoReader(this.blockStmts)
-    this.stmts = {
-      deleteRecordBlobs: deps.db.prepare('DELETE FROM record_blob WHERE did = ?'),
-      deleteRecords: deps.db.prepare('DELETE FROM record WHERE did = ?'),
-      deleteBlocks: deps.db.prepare('DELETE FROM repo_block WHERE did = ?'),
-    }
     this.sequencer = deps.sequencer
     this.records = deps.records
     this.blobs = deps.blobs
@@ -88,7 +85,7 @@ export class RepoService {
 
   /**
    * Store the first commit and sequence the account's creation as the reference does: #identity, #account,
-   * #commit, #sync. Call inside `sequencer.transact`, after the account row exists.
+   * #commit, #sync. Call inside `sequencer.writeTransaction`, after the account row exists.
    */
   applyInit(did: string, handle: string, init: PreparedInit): void {
     this.storage(did).applyCommitSync(init.commit)
@@ -104,10 +101,10 @@ export class RepoService {
    */
   async deleteRepo(did: string, alsoInTransaction: () => void): Promise<void> {
     await this.lock.run(did, async () => {
-      this.sequencer.transact(() => {
-        this.stmts.deleteRecordBlobs.run(did)
-        this.stmts.deleteRecords.run(did)
-        this.stmts.deleteBlocks.run(did)
+      this.sequencer.writeTransaction(() => {
+        this.blobs.unlinkRepo(did)
+        this.records.deleteRepo(did)
+        this.blockStmts.removeRepoBlocks.run(did)
         alsoInTransaction()
       })
     })
@@ -115,6 +112,11 @@ export class RepoService {
 
   root(did: string): { cid: Cid; rev: string } | null {
     return this.reader.root(did)
+  }
+
+  /** The repo as a streamed CAR (getRepo): all of it, or the blocks stored after `since`. Null without a root. */
+  exportCar(did: string, since?: string): RepoCar | null {
+    return streamRepoCar(this.db, did, since)
   }
 
   /** A record's current CID and decoded value, from the record index and the block store. */
@@ -197,7 +199,7 @@ export class RepoService {
 
       // Blobs this batch's own writes used before a later write replaced or deleted them were never linked.
       const orphaned = [...batch.droppedBlobs]
-      this.sequencer.transact(() => {
+      this.sequencer.writeTransaction(() => {
         // The lock serialises this process; this guards against anything else that moved the root meanwhile.
         if (!storage.rootSync()?.cid.equals(root.cid)) throw new Error(`repo root of ${did} moved during a write`)
         for (const { uri, collection, rkey, op, write } of changes) {

@@ -11,6 +11,7 @@ export class RepoBlockStatements {
   readonly hasBlock
   readonly putBlock
   readonly removeBlock
+  readonly removeRepoBlocks
   readonly getRoot
   readonly setRoot
 
@@ -19,6 +20,7 @@ export class RepoBlockStatements {
     this.hasBlock = db.prepare('SELECT 1 FROM repo_block WHERE did = ? AND cid = ?').pluck()
     this.putBlock = db.prepare('INSERT OR IGNORE INTO repo_block (did, cid, rev, content) VALUES (?, ?, ?, ?)')
     this.removeBlock = db.prepare('DELETE FROM repo_block WHERE did = ? AND cid = ?')
+    this.removeRepoBlocks = db.prepare('DELETE FROM repo_block WHERE did = ?')
     this.getRoot = db.prepare('SELECT cid, rev FROM repo_root WHERE did = ?')
     this.setRoot = db.prepare(
       `INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)

@@ -2,7 +2,7 @@
 // holds now, and which write put it there. Each write is checked against `current` (the state the writes before it
 // left); once the batch is through, `net()` folds it into at most one change per path for the commit.
 import type { Cid } from '@atproto/lex-data'
-import type { CommitOp } from '../sequencer/events.ts'
+import type { CommitOp } from '../protocol/events.ts'
 import type { PreparedCreate, PreparedUpdate, PreparedWrite } from './prepare.ts'
 
 type PathState = {

@@ -2,7 +2,7 @@
 // firehose, the relay notifier) hear about new seqs only after that transaction has committed.
 import { EventEmitter } from 'node:events'
 import type { Db } from '../db/index.ts'
-import { encodeFrame, type EventType } from './frames.ts'
+import { encodeFrame, type EventType } from '../protocol/frames.ts'
 
 export type SeqRow = { seq: number; did: string; event_type: EventType; frame: Uint8Array; sequenced_at: string }
 
@@ -17,6 +17,7 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
     this.setMaxListeners(0)
     this.db = db
     this.stmts = {
+      ping: db.prepare('SELECT 1'),
       lastAssigned: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'`).pluck(),
       insert: db.prepare('INSERT INTO repo_seq (seq, did, event_type, frame, sequenced_at) VALUES (?, ?, ?, ?, ?)'),
       latest: db.prepare('SELECT max(seq) FROM repo_seq').pluck(),
@@ -31,10 +32,11 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
   }
 
   /**
-   * Run `fn` in one transaction and tell listeners about the events it appended once it has committed. Nested calls
-   * join the outer transaction (better-sqlite3 turns them into savepoints).
+   * The database's write transaction: run `fn` in one transaction, in which it may append events, and tell listeners
+   * about those events once it has committed. Nested calls join the outer transaction (better-sqlite3 turns them into
+   * savepoints).
    */
-  transact<T>(fn: () => T): T {
+  writeTransaction<T>(fn: () => T): T {
     this.depth += 1
     let result: T
     try {
@@ -52,15 +54,20 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
     return result
   }
 
-  /** Append one event; only valid inside `transact`. The frame carries its seq and time, so it is encoded here. */
+  /** Append one event; only valid inside `writeTransaction`. The frame carries its seq and time, so it is encoded here. */
   append(did: string, type: EventType, body: Record<string, unknown>): number {
-    if (this.depth === 0) throw new Error('Sequencer.append outside Sequencer.transact')
+    if (this.depth === 0) throw new Error('Sequencer.append outside Sequencer.writeTransaction')
     const seq = this.lastAssignedSeq() + 1
     const time = new Date().toISOString()
     const frame = encodeFrame(`#${type}`, { ...body, seq, time })
     this.stmts.insert.run(seq, did, type, frame, time)
     this.appended = true
     return seq
+  }
+
+  /** Throws unless the database answers (the `_health` check). */
+  checkDatabase(): void {
+    this.stmts.ping.get()
   }
 
   latestSeq(): number {

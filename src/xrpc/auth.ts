@@ -5,7 +5,7 @@ import type { Request } from 'express'
 import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD, type AuthScope } from '../account/scopes.ts'
 import type { SessionService } from '../account/sessions.ts'
 import type { TokenService } from '../account/tokens.ts'
-import { AuthRequiredError, InvalidRequestError } from './errors.ts'
+import { AuthRequiredError, InvalidRequestError, PdsError } from './errors.ts'
 
 export type AuthKind =
   | 'none' // anyone
@@ -15,6 +15,7 @@ export type AuthKind =
   | 'refresh' // the refresh token of a session
   | 'admin' // HTTP Basic admin:<PDS_ADMIN_PASSWORD>
   | 'accessOrAdmin' // a login (app passwords included), or the operator
+  | 'optionalAccessOrAdmin' // accessOrAdmin when credentials are sent, anyone otherwise (see `rejected`)
 
 export type UserCredentials = {
   type: 'user'
@@ -24,7 +25,14 @@ export type UserCredentials = {
   /** Only for refresh credentials: the token's id and expiry (epoch s); SessionService decides if it is still live. */
   refresh?: { jti: string; exp: number }
 }
-export type Credentials = { type: 'none' } | { type: 'admin' } | UserCredentials
+export type Credentials =
+  /**
+   * Anonymous. `rejected`: with optionalAccessOrAdmin, the error the credentials sent failed with; the handler throws
+   * it only where the credentials matter (an inactive repo), so bad credentials never spoil a public read.
+   */
+  | { type: 'none'; rejected?: PdsError }
+  | { type: 'admin' }
+  | UserCredentials
 
 const ACCESS_SCOPES: Record<'access' | 'accessPrivileged' | 'accessFull', readonly AuthScope[]> = {
   access: ACCESS_STANDARD,
@@ -53,6 +61,14 @@ export class AuthVerifier {
         return req.headers.authorization?.startsWith('Basic ')
           ? this.verifyAdmin(req)
           : this.liveSession(await this.tokens.verifyAccess(bearer(req), ACCESS_STANDARD))
+      case 'optionalAccessOrAdmin':
+        if (!req.headers.authorization) return { type: 'none' }
+        try {
+          return await this.verify('accessOrAdmin', req)
+        } catch (err) {
+          if (err instanceof PdsError) return { type: 'none', rejected: err }
+          throw err
+        }
       case 'refresh': {
         const claims = await this.tokens.verifyRefresh(bearer(req))
         return this.liveSession({ ...claims, scope: 'com.atproto.refresh' as AuthScope }, { jti: claims.jti, exp: claims.exp })

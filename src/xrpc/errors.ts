@@ -1,4 +1,18 @@
-// XRPC errors: always `{error, message}` JSON with the reference PDS's names and statuses.
+// XRPC errors: always `{error, message}` JSON with the reference PDS's names and statuses. Domain errors
+// (src/errors.ts) carry a name and a kind; the kind decides the status here.
+import { InternalServerError, InvalidRequestError, PayloadTooLargeError, PdsError, type ErrorKind } from '../errors.ts'
+
+export {
+  AuthRequiredError,
+  InternalServerError,
+  InvalidRequestError,
+  MethodNotImplementedError,
+  PayloadTooLargeError,
+  PdsError,
+  UpstreamFailureError,
+} from '../errors.ts'
+
+/** An error with its HTTP status and headers, ready to send. */
 export class XRPCError extends Error {
   readonly status: number
   readonly error: string
@@ -16,38 +30,32 @@ export class XRPCError extends Error {
   }
 }
 
-export class InvalidRequestError extends XRPCError {
-  constructor(message = 'Invalid request', error = 'InvalidRequest') {
-    super(400, error, message)
-  }
+const STATUS: Record<ErrorKind, number> = {
+  invalid: 400,
+  auth: 401,
+  notFound: 404,
+  tooLarge: 413,
+  rateLimited: 429,
+  internal: 500,
+  notImplemented: 501,
+  upstream: 502,
 }
 
-export class AuthRequiredError extends XRPCError {
-  constructor(message = 'Authentication Required', error = 'AuthenticationRequired') {
-    super(401, error, message, { 'WWW-Authenticate': 'Bearer' })
+/** Any thrown value → the XRPC error to send: domain errors by kind, body-parser's by type, anything else 500. */
+export function toXrpcError(err: unknown): XRPCError {
+  if (err instanceof XRPCError) return err
+  if (err instanceof PdsError) {
+    const headers = err.kind === 'auth' ? { 'WWW-Authenticate': 'Bearer' } : undefined
+    return new XRPCError(STATUS[err.kind], err.error, err.message, headers)
   }
-}
-
-export class PayloadTooLargeError extends XRPCError {
-  constructor(message = 'Request entity too large') {
-    super(413, 'PayloadTooLarge', message)
+  const e = err as { type?: string; status?: number; message?: string }
+  // body-parser's errors carry a `type`; they are the client's fault, not ours.
+  if (e?.type === 'entity.too.large') return toXrpcError(new PayloadTooLargeError())
+  if (e?.type === 'entity.parse.failed') return toXrpcError(new InvalidRequestError('Request body is not valid JSON'))
+  if (e?.type && e.status && e.status >= 400 && e.status < 500) {
+    return toXrpcError(new InvalidRequestError(e.message ?? 'Invalid request body'))
   }
-}
-
-export class MethodNotImplementedError extends XRPCError {
-  constructor(message = 'Method Not Implemented') {
-    super(501, 'MethodNotImplemented', message)
-  }
-}
-
-export class UpstreamFailureError extends XRPCError {
-  constructor(message = 'Upstream Failure') {
-    super(502, 'UpstreamFailure', message)
-  }
-}
-
-export class InternalServerError extends XRPCError {
-  constructor() {
-    super(500, 'InternalServerError', 'Internal Server Error')
-  }
+  // Express's router could not percent-decode a path parameter (/xrpc/%E0): a bad URL, not a bug.
+  if (err instanceof URIError && e.status === 400) return toXrpcError(new InvalidRequestError(err.message))
+  return toXrpcError(new InternalServerError())
 }

@@ -1,11 +1,14 @@
-// What an XRPC method is: its zod schemas and a handler. The route table (routes.ts) adds NSID, type and auth.
+// What an XRPC method is: its zod schemas and a handler. The route table (src/api/routes.ts) adds NSID, type and auth.
 import type { Readable } from 'node:stream'
 import type { Request, Response } from 'express'
 import type { z } from 'zod'
 import type { AppContext } from '../context.ts'
-import type { Credentials } from './auth.ts'
+import type { AuthKind, Credentials } from './auth.ts'
 
 export type MethodType = 'query' | 'procedure'
+
+/** One line of the route table. */
+export type Route = { nsid: string; type: MethodType; auth: AuthKind; def: MethodDef<any, any> }
 
 /** A non-JSON response body (CARs, blobs, plain text). JSON outputs are returned as plain objects. */
 export class RawOutput {

@@ -6,22 +6,15 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { z } from 'zod'
 import type { AppContext } from '../context.ts'
 import { logFailedRequest } from '../request-log.ts'
-import {
-  InternalServerError,
-  InvalidRequestError,
-  MethodNotImplementedError,
-  PayloadTooLargeError,
-  XRPCError,
-} from './errors.ts'
-import { RawOutput, type HandlerOutput } from './method.ts'
-import type { Route } from './routes.ts'
+import { InvalidRequestError, MethodNotImplementedError, toXrpcError } from './errors.ts'
+import { RawOutput, type HandlerOutput, type Route } from './method.ts'
 
 export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): express.Router {
   const router = express.Router()
   const jsonBody = express.json({ limit: ctx.cfg.maxRequestBytes, type: () => true })
 
   router.get('/_health', (_req, res) => {
-    ctx.db.prepare('SELECT 1').get()
+    ctx.sequencer.checkDatabase()
     res.json({ version: ctx.version })
   })
 
@@ -116,18 +109,4 @@ export function xrpcErrorHandler(ctx: AppContext) {
     if (xrpcErr.headers) res.set(xrpcErr.headers)
     res.status(xrpcErr.status).json(xrpcErr.toJSON())
   }
-}
-
-function toXrpcError(err: unknown): XRPCError {
-  if (err instanceof XRPCError) return err
-  const e = err as { type?: string; status?: number; message?: string }
-  // body-parser's errors carry a `type`; they are the client's fault, not ours.
-  if (e?.type === 'entity.too.large') return new PayloadTooLargeError()
-  if (e?.type === 'entity.parse.failed') return new InvalidRequestError('Request body is not valid JSON')
-  if (e?.type && e.status && e.status >= 400 && e.status < 500) {
-    return new InvalidRequestError(e.message ?? 'Invalid request body')
-  }
-  // Express's router could not percent-decode a path parameter (/xrpc/%E0): a bad URL, not a bug.
-  if (err instanceof URIError && e.status === 400) return new InvalidRequestError(err.message)
-  return new InternalServerError()
 }

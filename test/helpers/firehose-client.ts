@@ -3,7 +3,7 @@
 import { once } from 'node:events'
 import * as cbor from '@ipld/dag-cbor'
 import WebSocket from 'ws'
-import { decodeFrame } from '../../src/sequencer/frames.ts'
+import { decodeFrame } from '../../src/protocol/frames.ts'
 
 export type Frame = { header: { op: number; t?: string }; body: any; bytes: Uint8Array }
 

@@ -4,7 +4,7 @@ import { BlockMap, MemoryBlockstore, MST, readCarWithRoot, verifyCommitSig, veri
 import { DidResolver } from '@atproto/identity'
 import * as cbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
-import { decodeFrame } from '../../src/sequencer/frames.ts'
+import { decodeFrame } from '../../src/protocol/frames.ts'
 import type { TestPds } from './pds.ts'
 
 export type DecodedEvent = { seq: number; type: string; body: any; frame: Uint8Array }
@@ -24,7 +24,7 @@ export async function signingDidKey(pds: TestPds, did: string): Promise<string> 
 
 /** Every stored block of a repo → verifyRepo against the DID document's key. Returns the records it holds. */
 export async function verifyStoredRepo(pds: TestPds, did: string) {
-  const rows = pds.ctx.db.prepare('SELECT cid, content FROM repo_block WHERE did = ?').all(did) as {
+  const rows = pds.db.prepare('SELECT cid, content FROM repo_block WHERE did = ?').all(did) as {
     cid: string
     content: Uint8Array
   }[]

@@ -2,7 +2,7 @@
 // and the latest seq), else from the public listRepos (DIDs and revs only).
 import Database from 'better-sqlite3'
 import type { Config } from '../../config/index.ts'
-import { fetchText } from '../util.ts'
+import { fetchText } from '../../util/net.ts'
 
 export type LocalAccount = { did: string; handle: string; signingKeyHex?: string; active: boolean; rev?: string }
 export type Local = { accounts: LocalAccount[]; latestSeq: number | null; source: 'database' | 'listRepos'; total: number }

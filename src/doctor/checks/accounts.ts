@@ -6,10 +6,9 @@ import { getHandle, getPdsEndpoint, isValidDidDoc } from '@atproto/common-web'
 import { getKey } from '@atproto/identity'
 import type { Config } from '../../config/index.ts'
 import { keypairFromHex } from '../../identity/keys.ts'
-import { describeNetworkError } from '../../relay/notifier.ts'
 import { mapLimit } from '../../util/map-limit.ts'
-import type { CheckResult, CheckStatus, DoctorIdentity } from '../checks.ts'
-import { trimSlash, withTimeout } from '../util.ts'
+import type { CheckResult, CheckStatus, DoctorIdentity } from '../types.ts'
+import { describeNetworkError, trimSlash, withTimeout } from '../../util/net.ts'
 import type { Local, LocalAccount } from './account-list.ts'
 
 // Handles under these can never resolve from the internet (RFC 2606/6761): fine for local testing only.

@@ -2,8 +2,8 @@
 import dns from 'node:dns/promises'
 import net from 'node:net'
 import type { Config } from '../../config/index.ts'
-import { describeNetworkError } from '../../relay/notifier.ts'
-import type { CheckResult } from '../checks.ts'
+import { describeNetworkError } from '../../util/net.ts'
+import type { CheckResult } from '../types.ts'
 
 /** node:dns lookup of every address; the default when `DoctorOptions.lookup` is not injected. */
 export async function defaultLookup(hostname: string): Promise<string[]> {

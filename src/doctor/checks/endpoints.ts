@@ -1,8 +1,8 @@
 // HTTP through the public URL: the health endpoint, and describeServer naming this server (not some other one
 // behind the same proxy).
 import type { Config } from '../../config/index.ts'
-import type { CheckResult } from '../checks.ts'
-import type { Fetched } from '../util.ts'
+import type { CheckResult } from '../types.ts'
+import type { Fetched } from '../../util/net.ts'
 
 export function healthResult(cfg: Config, health: Fetched): CheckResult {
   return health.ok

@@ -2,9 +2,9 @@
 // proxies most often break exactly that (dropped Upgrade headers, short read timeouts).
 import WebSocket from 'ws'
 import type { Config } from '../../config/index.ts'
-import { describeNetworkError } from '../../relay/notifier.ts'
-import { decodeFrame } from '../../sequencer/frames.ts'
-import type { CheckResult } from '../checks.ts'
+import { describeNetworkError } from '../../util/net.ts'
+import { decodeFrame } from '../../protocol/frames.ts'
+import type { CheckResult } from '../types.ts'
 
 const UPGRADE_FIX =
   'the reverse proxy must pass WebSocket upgrades on /xrpc/com.atproto.sync.subscribeRepos; nginx: ' +

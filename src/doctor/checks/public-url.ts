@@ -1,7 +1,7 @@
 // The public URL: relays only crawl https hostnames on the default port, so check its shape before anything else.
 import type { Config } from '../../config/index.ts'
-import { isLocalOrIp } from '../../relay/notifier.ts'
-import type { CheckResult, CheckStatus } from '../checks.ts'
+import { isLocalOrIp } from '../../util/net.ts'
+import type { CheckResult, CheckStatus } from '../types.ts'
 
 export function checkPublicUrl(cfg: Pick<Config, 'publicUrl' | 'hostname' | 'devMode'>): CheckResult {
   const u = new URL(cfg.publicUrl)

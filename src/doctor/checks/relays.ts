@@ -1,8 +1,8 @@
 // Relays: ask each configured relay (public endpoints only) whether it follows this host and how far behind it is.
 import type { Config } from '../../config/index.ts'
-import { isLocalOrIp } from '../../relay/notifier.ts'
-import { relayView, type RelayView } from '../../relay/relay-view.ts'
-import type { CheckResult } from '../checks.ts'
+import { isLocalOrIp } from '../../util/net.ts'
+import { relayView, type RelayView } from './relay-view.ts'
+import type { CheckResult } from '../types.ts'
 import type { Local } from './account-list.ts'
 
 export async function checkRelays(cfg: Config, local: Local | { error: string }, doFetch: typeof fetch, timeoutMs: number): Promise<CheckResult[]> {

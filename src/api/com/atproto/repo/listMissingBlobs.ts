@@ -16,16 +16,11 @@ export default defineMethod({
   params: z.object({ limit: queryInt(1, 1000).default(500), cursor: cid.optional() }),
   handler: async ({ ctx, auth, params }) => {
     const did = userOf(auth).did
-    const referenced = ctx.db.prepare(
-      `SELECT rb.blob_cid AS cid, min(rb.record_uri) AS recordUri, b.cid IS NOT NULL AS stored
-       FROM record_blob rb LEFT JOIN blob b ON b.did = rb.did AND b.cid = rb.blob_cid
-       WHERE rb.did = ? AND rb.blob_cid > ? GROUP BY rb.blob_cid ORDER BY rb.blob_cid LIMIT ?`,
-    )
     const blobs: { cid: string; recordUri: string }[] = []
     let after = params.cursor?.toString() ?? ''
     let scanned = 0
     for (;;) {
-      const rows = referenced.all(did, after, BATCH) as { cid: string; recordUri: string; stored: number }[]
+      const rows = ctx.blobs.listReferencedWithRecord(did, after, BATCH)
       for (const row of rows) {
         after = row.cid
         scanned += 1

@@ -1,18 +1,18 @@
 import type { ReadStream } from 'node:fs'
 import { z } from 'zod'
 import { FALLBACK_MIME_TYPE, isConcreteMimeType } from '../../../../blob/mime-type.ts'
-import { XRPCError } from '../../../../xrpc/errors.ts'
+import { PdsError } from '../../../../errors.ts'
 import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
 import { availableBlobRepo, cid } from './util.ts'
 
-const blobNotFound = () => new XRPCError(404, 'BlobNotFound', 'Blob not found')
+const blobNotFound = () => new PdsError('notFound', 'BlobNotFound', 'Blob not found')
 
 /** A stored blob's bytes, when a record of this repo uses it; served so that no browser renders or runs it. */
 export default defineMethod({
   params: z.object({ did, cid }),
-  handler: async ({ ctx, req, params }) => {
-    await availableBlobRepo(ctx, req, params.did)
+  handler: async ({ ctx, auth, params }) => {
+    availableBlobRepo(ctx, auth, params.did)
     const key = params.cid.toString()
     const blob = ctx.blobs.get(params.did, key)
     if (!blob || !ctx.blobs.isReferenced(params.did, key)) throw blobNotFound()

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { carFile } from '../../../../repo/car.ts'
+import { carFile } from '../../../../protocol/car.ts'
 import { InvalidRequestError } from '../../../../xrpc/errors.ts'
 import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
@@ -12,8 +12,8 @@ export default defineMethod({
     // A repeated query parameter arrives as an array, a single one as a string.
     cids: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(cid).min(1)),
   }),
-  handler: async ({ ctx, req, params }) => {
-    await availableRepo(ctx, req, params.did)
+  handler: ({ ctx, auth, params }) => {
+    availableRepo(ctx, auth, params.did)
     const { found, missing } = ctx.repo.reader.blocks(params.did, params.cids)
     if (missing.length) {
       throw new InvalidRequestError(`Could not find cids: ${missing.map((c) => c.toString()).join(',')}`, 'BlockNotFound')

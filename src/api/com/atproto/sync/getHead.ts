@@ -7,8 +7,8 @@ import { availableRepo } from './util.ts'
 /** Deprecated: getLatestCommit's CID alone. */
 export default defineMethod({
   params: z.object({ did }),
-  handler: async ({ ctx, req, params }) => {
-    await availableRepo(ctx, req, params.did)
+  handler: ({ ctx, auth, params }) => {
+    availableRepo(ctx, auth, params.did)
     const root = ctx.repo.reader.root(params.did)
     if (!root) throw new InvalidRequestError(`Could not find root for DID: ${params.did}`, 'HeadNotFound')
     return { root: root.cid.toString() }

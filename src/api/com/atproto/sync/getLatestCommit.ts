@@ -5,8 +5,8 @@ import { availableRepo, repoNotFound } from './util.ts'
 
 export default defineMethod({
   params: z.object({ did }),
-  handler: async ({ ctx, req, params }) => {
-    await availableRepo(ctx, req, params.did)
+  handler: ({ ctx, auth, params }) => {
+    availableRepo(ctx, auth, params.did)
     const root = ctx.repo.reader.root(params.did)
     if (!root) throw repoNotFound(params.did)
     return { cid: root.cid.toString(), rev: root.rev }

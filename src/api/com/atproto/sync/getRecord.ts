@@ -15,8 +15,8 @@ export default defineMethod({
     rkey: z.string().refine((s) => isValidRecordKey(s), { message: 'must be a valid record key' }),
     commit: z.string().optional(),
   }),
-  handler: async ({ ctx, req, params }) => {
-    await availableRepo(ctx, req, params.did)
+  handler: ({ ctx, auth, params }) => {
+    availableRepo(ctx, auth, params.did)
     const proof = ctx.repo.reader.recordProof(params.did, params.collection, params.rkey)
     if (!proof) throw repoNotFound(params.did)
     return new RawOutput(CAR_TYPE, proof.car)

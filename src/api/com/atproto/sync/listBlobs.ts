@@ -11,8 +11,8 @@ export default defineMethod({
     limit: queryInt(1, 1000).default(500),
     cursor: cid.optional(),
   }),
-  handler: async ({ ctx, req, params }) => {
-    await availableRepo(ctx, req, params.did)
+  handler: ({ ctx, auth, params }) => {
+    availableRepo(ctx, auth, params.did)
     const cids = ctx.blobs.listReferenced(params.did, {
       since: params.since,
       cursor: params.cursor?.toString(),

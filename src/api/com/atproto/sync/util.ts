@@ -1,11 +1,11 @@
 // Shared by the com.atproto.sync.* read endpoints: the crawl switch, repo availability, and parameter formats.
 import { isValidTid } from '@atproto/syntax'
-import type { Request } from 'express'
 import { CID } from 'multiformats/cid'
 import { z } from 'zod'
 import { inactiveRepoError } from '../../../../account/account-status.ts'
 import type { AccountRow } from '../../../../account/account-store.ts'
 import type { AppContext } from '../../../../context.ts'
+import type { Credentials } from '../../../../xrpc/auth.ts'
 import { InvalidRequestError, MethodNotImplementedError } from '../../../../xrpc/errors.ts'
 
 export const CAR_TYPE = 'application/vnd.ipld.car'
@@ -16,31 +16,26 @@ export function assertCrawlEnabled(ctx: AppContext): void {
 }
 
 /** A repo whose blobs may be served: getBlob stays on without the crawl switch, since apps load images with it. */
-export async function availableBlobRepo(ctx: AppContext, req: Request, did: string): Promise<AccountRow> {
+export function availableBlobRepo(ctx: AppContext, auth: Credentials, did: string): AccountRow {
   const account = ctx.accounts.store.byDid(did)
   if (!account) throw repoNotFound(did)
   const inactive = inactiveRepoError(account)
-  if (inactive && !(await isSelfOrAdmin(ctx, req, did))) throw inactive
+  if (inactive && !isSelfOrAdmin(auth, did)) throw inactive
   return account
 }
 
 /**
- * The account behind a sync `did` parameter, if its repo may be served to this caller. A deactivated or taken-down
- * repo is still served to the account itself and to the operator, as the reference does; credentials are only
- * checked when that matters.
+ * The account behind a sync `did` parameter, if its repo may be served to this caller (`optionalAccessOrAdmin`
+ * routes). A deactivated or taken-down repo is still served to the account itself and to the operator, as the
+ * reference does; credentials only count when that matters.
  */
-export async function availableRepo(ctx: AppContext, req: Request, did: string): Promise<AccountRow> {
+export function availableRepo(ctx: AppContext, auth: Credentials, did: string): AccountRow {
   assertCrawlEnabled(ctx)
-  const account = ctx.accounts.store.byDid(did)
-  if (!account) throw new InvalidRequestError(`Could not find repo for DID: ${did}`, 'RepoNotFound')
-  const inactive = inactiveRepoError(account)
-  if (inactive && !(await isSelfOrAdmin(ctx, req, did))) throw inactive
-  return account
+  return availableBlobRepo(ctx, auth, did)
 }
 
-async function isSelfOrAdmin(ctx: AppContext, req: Request, did: string): Promise<boolean> {
-  if (!req.headers.authorization) return false
-  const auth = await ctx.auth.verify('accessOrAdmin', req)
+function isSelfOrAdmin(auth: Credentials, did: string): boolean {
+  if (auth.type === 'none' && auth.rejected) throw auth.rejected
   return auth.type === 'admin' || (auth.type === 'user' && auth.did === did)
 }
 

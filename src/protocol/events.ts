@@ -1,7 +1,7 @@
 // Event bodies as the firehose lexicon names them (without seq and time, which the sequencer adds).
 import { BlockMap, type CommitData } from '@atproto/repo'
 import type { Cid } from '@atproto/lex-data'
-import { carFile } from '../repo/car.ts'
+import { carFile } from './car.ts'
 
 export type CommitOp = { action: 'create' | 'update' | 'delete'; path: string; cid: Cid | null; prev?: Cid }
 

@@ -1,8 +1,8 @@
 // What a relay knows of us, from its public read endpoints where it has them: getHostStatus for our hostname, and
 // getRepoStatus (or getLatestCommit) per repo, compared with our own figures to tell how far behind it is. Every
 // call is optional on the relay's side: "not supported" is an answer, not a failure.
-import { describeNetworkError } from './notifier.ts'
-import { mapLimit } from '../util/map-limit.ts'
+import { describeNetworkError } from '../../util/net.ts'
+import { mapLimit } from '../../util/map-limit.ts'
 
 export type HostView = {
   /** False when the relay does not implement getHostStatus. */

@@ -1,6 +1,7 @@
-// Small helpers every doctor check shares: bounded waits and plain-text HTTP through the public URL.
-// Each network step gets its own timeout so one dead endpoint cannot stall the whole report.
-import { describeNetworkError } from '../relay/notifier.ts'
+// Network helpers: bounded waits, plain-text GETs that never throw, readable network errors, which hostnames other
+// servers will not reach, and whose X-Forwarded-For to believe.
+import proxyaddr from 'proxy-addr'
+import type { TrustProxy } from '../config/index.ts'
 
 export type Fetched = { ok: true; status: number; text: string } | { ok: false; status?: number; text?: string; error: string }
 
@@ -30,3 +31,28 @@ export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 /** URLs compared without trailing slashes: `https://pds.example.com/` names the same server as without. */
 export const trimSlash = (u: string) => u.replace(/\/+$/, '')
+
+export function describeNetworkError(err: unknown): string {
+  // undici's fetch wraps the socket error ("fetch failed") with the useful part in `cause`.
+  const e = err as { message?: string; cause?: { code?: string; message?: string } }
+  return e.cause?.message ?? e.cause?.code ?? e.message ?? String(err)
+}
+
+/** Hostnames no other server on the internet reaches us by (relays refuse them): localhost, IP literals, bare names. */
+export function isLocalOrIp(hostname: string): boolean {
+  return (
+    hostname === 'localhost' ||
+    hostname.endsWith('.localhost') ||
+    /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) ||
+    hostname.startsWith('[') ||
+    !hostname.includes('.')
+  )
+}
+
+/** PDS_TRUST_PROXY as a proxy-addr trust function; also for `app.set('trust proxy', fn)`, so `req.ip` agrees with us. */
+export function trustProxyFn(trust: TrustProxy): (addr: string, hop: number) => boolean {
+  if (trust === true) return () => true
+  if (trust === false) return () => false
+  if (typeof trust === 'number') return (_addr, hop) => hop < trust
+  return proxyaddr.compile(trust)
+}

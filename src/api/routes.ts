@@ -1,0 +1,87 @@
+// The whole API on one screen: each line is NSID, query|procedure, who may call it, and its handler.
+import createAccount from './com/atproto/server/createAccount.ts'
+import createAppPassword from './com/atproto/server/createAppPassword.ts'
+import createInviteCode from './com/atproto/server/createInviteCode.ts'
+import createInviteCodes from './com/atproto/server/createInviteCodes.ts'
+import createSession from './com/atproto/server/createSession.ts'
+import deleteSession from './com/atproto/server/deleteSession.ts'
+import describeServer from './com/atproto/server/describeServer.ts'
+import getSession from './com/atproto/server/getSession.ts'
+import listAppPasswords from './com/atproto/server/listAppPasswords.ts'
+import refreshSession from './com/atproto/server/refreshSession.ts'
+import revokeAppPassword from './com/atproto/server/revokeAppPassword.ts'
+import resolveHandle from './com/atproto/identity/resolveHandle.ts'
+import applyWrites from './com/atproto/repo/applyWrites.ts'
+import createRecord from './com/atproto/repo/createRecord.ts'
+import deleteRecord from './com/atproto/repo/deleteRecord.ts'
+import describeRepo from './com/atproto/repo/describeRepo.ts'
+import getRecord from './com/atproto/repo/getRecord.ts'
+import listRecords from './com/atproto/repo/listRecords.ts'
+import putRecord from './com/atproto/repo/putRecord.ts'
+import uploadBlob from './com/atproto/repo/uploadBlob.ts'
+import listMissingBlobs from './com/atproto/repo/listMissingBlobs.ts'
+import activateAccount from './com/atproto/server/activateAccount.ts'
+import deactivateAccount from './com/atproto/server/deactivateAccount.ts'
+import deleteAccountAdmin from './com/atproto/admin/deleteAccount.ts'
+import getSubjectStatus from './com/atproto/admin/getSubjectStatus.ts'
+import updateSubjectStatus from './com/atproto/admin/updateSubjectStatus.ts'
+import getBlob from './com/atproto/sync/getBlob.ts'
+import getBlocks from './com/atproto/sync/getBlocks.ts'
+import getCheckout from './com/atproto/sync/getCheckout.ts'
+import getHead from './com/atproto/sync/getHead.ts'
+import getLatestCommit from './com/atproto/sync/getLatestCommit.ts'
+import getRecordProof from './com/atproto/sync/getRecord.ts'
+import getRepo from './com/atproto/sync/getRepo.ts'
+import getRepoStatus from './com/atproto/sync/getRepoStatus.ts'
+import listBlobs from './com/atproto/sync/listBlobs.ts'
+import listRepos from './com/atproto/sync/listRepos.ts'
+import type { AuthKind } from '../xrpc/auth.ts'
+import type { MethodDef, MethodType, Route } from '../xrpc/method.ts'
+
+const route = (nsid: string, type: MethodType, auth: AuthKind, def: MethodDef<any, any>): Route => ({
+  nsid,
+  type,
+  auth,
+  def,
+})
+
+// prettier-ignore
+export const routes: readonly Route[] = [
+  route('com.atproto.server.describeServer',     'query',     'none',          describeServer),
+  route('com.atproto.server.createAccount',      'procedure', 'none',          createAccount),
+  route('com.atproto.server.createSession',      'procedure', 'none',          createSession),
+  route('com.atproto.server.getSession',         'query',     'access',        getSession),
+  route('com.atproto.server.refreshSession',     'procedure', 'refresh',       refreshSession),
+  route('com.atproto.server.deleteSession',      'procedure', 'refresh',       deleteSession),
+  route('com.atproto.server.createAppPassword',  'procedure', 'accessFull',    createAppPassword),
+  route('com.atproto.server.listAppPasswords',   'query',     'accessFull',    listAppPasswords),
+  route('com.atproto.server.revokeAppPassword',  'procedure', 'accessFull',    revokeAppPassword),
+  route('com.atproto.server.createInviteCode',   'procedure', 'admin',         createInviteCode),
+  route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         createInviteCodes),
+  route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
+  route('com.atproto.repo.createRecord',         'procedure', 'accessOrAdmin', createRecord),
+  route('com.atproto.repo.putRecord',            'procedure', 'accessOrAdmin', putRecord),
+  route('com.atproto.repo.deleteRecord',         'procedure', 'accessOrAdmin', deleteRecord),
+  route('com.atproto.repo.applyWrites',          'procedure', 'accessOrAdmin', applyWrites),
+  route('com.atproto.repo.uploadBlob',           'procedure', 'access',        uploadBlob),
+  route('com.atproto.repo.getRecord',            'query',     'none',          getRecord),
+  route('com.atproto.repo.listRecords',          'query',     'none',          listRecords),
+  route('com.atproto.repo.describeRepo',         'query',     'none',          describeRepo),
+  route('com.atproto.repo.listMissingBlobs',     'query',     'access',        listMissingBlobs),
+  route('com.atproto.server.deactivateAccount',  'procedure', 'accessFull',    deactivateAccount),
+  route('com.atproto.server.activateAccount',    'procedure', 'accessFull',    activateAccount),
+  route('com.atproto.admin.updateSubjectStatus', 'procedure', 'admin',         updateSubjectStatus),
+  route('com.atproto.admin.getSubjectStatus',    'query',     'admin',         getSubjectStatus),
+  route('com.atproto.admin.deleteAccount',       'procedure', 'admin',         deleteAccountAdmin),
+  // sync reads: public; inactive repos still served to their owner or the operator, so credentials are read if sent
+  route('com.atproto.sync.getRepo',              'query',     'optionalAccessOrAdmin', getRepo),
+  route('com.atproto.sync.getLatestCommit',      'query',     'optionalAccessOrAdmin', getLatestCommit),
+  route('com.atproto.sync.getRecord',            'query',     'optionalAccessOrAdmin', getRecordProof),
+  route('com.atproto.sync.getBlocks',            'query',     'optionalAccessOrAdmin', getBlocks),
+  route('com.atproto.sync.getBlob',              'query',     'optionalAccessOrAdmin', getBlob),
+  route('com.atproto.sync.listBlobs',            'query',     'optionalAccessOrAdmin', listBlobs),
+  route('com.atproto.sync.listRepos',            'query',     'none',          listRepos),
+  route('com.atproto.sync.getRepoStatus',        'query',     'none',          getRepoStatus),
+  route('com.atproto.sync.getHead',              'query',     'optionalAccessOrAdmin', getHead),
+  route('com.atproto.sync.getCheckout',          'query',     'optionalAccessOrAdmin', getCheckout),
+]

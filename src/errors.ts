@@ -1,0 +1,59 @@
+// Domain errors: what went wrong, named as the XRPC error a client sees (InvalidRequest, InvalidSwap, RepoNotFound,
+// ExpiredToken, …), with its kind. No HTTP here: src/xrpc/errors.ts turns a kind into a status and headers.
+export type ErrorKind =
+  | 'invalid' // the request cannot be done as asked (most "not found"s too: the reference answers them with 400)
+  | 'auth' // credentials missing, or not good enough for this
+  | 'notFound' // served content that is not there (blobs)
+  | 'tooLarge'
+  | 'rateLimited'
+  | 'notImplemented'
+  | 'upstream' // a service we depend on failed (PLC directory, DID resolution)
+  | 'internal'
+
+export class PdsError extends Error {
+  readonly kind: ErrorKind
+  /** The XRPC error name. */
+  readonly error: string
+
+  constructor(kind: ErrorKind, error: string, message?: string) {
+    super(message ?? error)
+    this.kind = kind
+    this.error = error
+  }
+}
+
+export class InvalidRequestError extends PdsError {
+  constructor(message = 'Invalid request', error = 'InvalidRequest') {
+    super('invalid', error, message)
+  }
+}
+
+export class AuthRequiredError extends PdsError {
+  constructor(message = 'Authentication Required', error = 'AuthenticationRequired') {
+    super('auth', error, message)
+  }
+}
+
+export class PayloadTooLargeError extends PdsError {
+  constructor(message = 'Request entity too large') {
+    super('tooLarge', 'PayloadTooLarge', message)
+  }
+}
+
+export class MethodNotImplementedError extends PdsError {
+  constructor(message = 'Method Not Implemented') {
+    super('notImplemented', 'MethodNotImplemented', message)
+  }
+}
+
+export class UpstreamFailureError extends PdsError {
+  constructor(message = 'Upstream Failure') {
+    super('upstream', 'UpstreamFailure', message)
+  }
+}
+
+export class InternalServerError extends PdsError {
+  constructor() {
+    super('internal', 'InternalServerError', 'Internal Server Error')
+  }
+}
