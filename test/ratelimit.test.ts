@@ -23,6 +23,7 @@ async function frontServer(plcUrl: string, limits: { sync: number; firehose: num
   const pds = await startPds({
     plcUrl,
     env: {
+      PDS_RATE_LIMITS_ENABLED: 'true',
       PDS_RATE_LIMIT_SYNC_PER_MINUTE: String(limits.sync),
       PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE: String(limits.firehose),
       PDS_TRUST_PROXY: limits.trustProxy,
@@ -53,7 +54,9 @@ function connect(url: string, headers: Record<string, string>): Promise<{ open: 
 describe('rate limit configuration', () => {
   it('has generous defaults and no proxy trusted', () => {
     const cfg = cfgFor({})
-    assert.deepEqual(cfg.rateLimits, { syncPerMinute: 3000, firehoseConnectsPerMinute: 30 })
+    assert.equal(cfg.rateLimits.enabled, true)
+    assert.equal(cfg.rateLimits.syncPerMinute, 3000)
+    assert.equal(cfg.rateLimits.firehoseConnectsPerMinute, 30)
     assert.equal(cfg.trustProxy, false)
   })
 
@@ -62,10 +65,11 @@ describe('rate limit configuration', () => {
     assert.equal(cfgFor({ PDS_TRUST_PROXY: 'false' }).trustProxy, false)
     assert.equal(cfgFor({ PDS_TRUST_PROXY: '2' }).trustProxy, 2)
     assert.deepEqual(cfgFor({ PDS_TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::/8' }).trustProxy, ['loopback', '10.0.0.0/8', 'fd00::/8'])
-    assert.deepEqual(cfgFor({ PDS_RATE_LIMIT_SYNC_PER_MINUTE: '0', PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE: '7' }).rateLimits, {
-      syncPerMinute: 0,
-      firehoseConnectsPerMinute: 7,
-    })
+    const { syncPerMinute, firehoseConnectsPerMinute } = cfgFor({
+      PDS_RATE_LIMIT_SYNC_PER_MINUTE: '0',
+      PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE: '7',
+    }).rateLimits
+    assert.deepEqual({ syncPerMinute, firehoseConnectsPerMinute }, { syncPerMinute: 0, firehoseConnectsPerMinute: 7 })
   })
 
   for (const [name, value, pattern] of [
@@ -84,7 +88,7 @@ describe('client IP', () => {
   const req = (remoteAddress: string, xff?: string) =>
     ({ socket: { remoteAddress }, connection: { remoteAddress }, headers: xff ? { 'x-forwarded-for': xff } : {} }) as unknown as http.IncomingMessage
   const ipWith = (trustProxy: Config['trustProxy'], r: http.IncomingMessage) =>
-    createRateLimiter({ rateLimits: { syncPerMinute: 0, firehoseConnectsPerMinute: 0 }, trustProxy }).clientIp(r)
+    createRateLimiter({ rateLimits: cfgFor({}).rateLimits, trustProxy }).clientIp(r)
 
   it('ignores X-Forwarded-For unless the peer is trusted, and walks only trusted hops', () => {
     assert.equal(ipWith(false, req('127.0.0.1', '203.0.113.9')), '127.0.0.1')

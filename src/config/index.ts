@@ -37,14 +37,38 @@ export type Config = Readonly<{
     /** Events older than this are pruned from the log; older cursors get #info OutdatedCursor. */
     retentionHours: number
   }>
-  /** Per client IP, per minute; 0 turns a limit off. */
   rateLimits: Readonly<{
+    /** Master switch: false turns every limit below off (tests, benchmarks). */
+    enabled: boolean
+    /** Per client IP, per minute; 0 turns a limit off. */
     syncPerMinute: number
     firehoseConnectsPerMinute: number
+    /** The named XRPC limits (src/api/limits.ts says who counts against which): each a list of windows. */
+    limits: Readonly<Record<LimitName, readonly RateWindow[]>>
   }>
   /** Which peers may tell us the client's address in X-Forwarded-For (express's `trust proxy` semantics). */
   trustProxy: TrustProxy
 }>
+
+/**
+ * The named rate limits. Per client IP (IPv6 per /64): global (all XRPC but the sync reads), login (per identifier and
+ * IP), loginIp, createAccount, adminAuthFailure (wrong admin passwords), passwordResetRequest, passwordReset. Per
+ * account: repoWrite (points: create 3, update 2, delete 1), blobUpload, emailRequest.
+ */
+export type LimitName =
+  | 'global'
+  | 'login'
+  | 'loginIp'
+  | 'createAccount'
+  | 'repoWrite'
+  | 'blobUpload'
+  | 'adminAuthFailure'
+  | 'passwordResetRequest'
+  | 'passwordReset'
+  | 'emailRequest'
+
+/** A budget of `points` per fixed window of `seconds`, per key. */
+export type RateWindow = Readonly<{ points: number; seconds: number }>
 
 /** false: nobody; true: everybody; n: the n nearest hops; list: addresses, CIDRs, `loopback`/`linklocal`/`uniquelocal`. */
 export type TrustProxy = boolean | number | readonly string[]
@@ -107,6 +131,52 @@ const trustProxy = z.string().transform((s, ctx): TrustProxy => {
 })
 
 const perMinute = z.coerce.number({ message: 'expected a number per minute (0 = no limit)' }).int().min(0)
+const points = z.coerce.number({ message: 'expected a whole number (0 = no limit)' }).int().min(0)
+
+const MINUTE = 60
+const HOUR = 60 * MINUTE
+const DAY = 24 * HOUR
+const windowSuffix = { PER_5_MINUTES: 5 * MINUTE, PER_HOUR: HOUR, PER_DAY: DAY } as const
+
+/**
+ * Every named limit's windows: `PDS_RATE_LIMIT_<NAME>_<WINDOW>` with its default. Defaults are the reference PDS's
+ * numbers where it has the limit (see the README's configuration table for the rest).
+ */
+const LIMIT_WINDOWS: Record<LimitName, { env: string; defaults: Partial<Record<keyof typeof windowSuffix, number>> }> = {
+  global: { env: 'GLOBAL', defaults: { PER_5_MINUTES: 3000 } },
+  login: { env: 'LOGIN', defaults: { PER_5_MINUTES: 30, PER_DAY: 300 } },
+  // Ten identifiers' worth: a NAT full of people logging in passes, a password sprayer on one address does not.
+  loginIp: { env: 'LOGIN_IP', defaults: { PER_5_MINUTES: 300, PER_DAY: 3000 } },
+  createAccount: { env: 'CREATE_ACCOUNT', defaults: { PER_5_MINUTES: 100 } },
+  repoWrite: { env: 'REPO_WRITE_POINTS', defaults: { PER_HOUR: 5000, PER_DAY: 35000 } },
+  blobUpload: { env: 'BLOB_UPLOADS', defaults: { PER_DAY: 1000 } },
+  // Not in the reference: an operator mistyping does not get near these; a guesser is slowed to a crawl.
+  adminAuthFailure: { env: 'ADMIN_AUTH_FAILURES', defaults: { PER_5_MINUTES: 10, PER_DAY: 100 } },
+  // For endpoints not built yet (requestPasswordReset, resetPassword, requestEmailConfirmation/Update,
+  // requestAccountDelete): configured now so that their route lines only have to name them.
+  passwordResetRequest: { env: 'PASSWORD_RESET_REQUESTS', defaults: { PER_HOUR: 15, PER_DAY: 50 } },
+  passwordReset: { env: 'PASSWORD_RESETS', defaults: { PER_5_MINUTES: 50 } },
+  emailRequest: { env: 'EMAIL_REQUESTS', defaults: { PER_HOUR: 5, PER_DAY: 15 } },
+}
+
+const limitEnv = Object.fromEntries(
+  Object.values(LIMIT_WINDOWS).flatMap(({ env, defaults }) =>
+    Object.entries(defaults).map(([suffix, dflt]) => [`PDS_RATE_LIMIT_${env}_${suffix}`, points.default(dflt)]),
+  ),
+)
+
+/** The windows of each named limit from the parsed environment; 0 drops a window, no windows means no limit. */
+function limitWindows(e: Record<string, unknown>): Record<LimitName, readonly RateWindow[]> {
+  const out = {} as Record<LimitName, readonly RateWindow[]>
+  for (const [name, { env, defaults }] of Object.entries(LIMIT_WINDOWS) as [LimitName, (typeof LIMIT_WINDOWS)[LimitName]][]) {
+    const windows = Object.keys(defaults).map((suffix) => ({
+      points: e[`PDS_RATE_LIMIT_${env}_${suffix}`] as number,
+      seconds: windowSuffix[suffix as keyof typeof windowSuffix],
+    }))
+    out[name] = Object.freeze(windows.filter((w) => w.points > 0).map((w) => Object.freeze(w)))
+  }
+  return out
+}
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (a secp256k1 private key)')
 
@@ -148,6 +218,8 @@ const envSchema = z.object({
   // Generous: a relay backfilling thousands of repos, or a CDN fetching blobs, stays well under these.
   PDS_RATE_LIMIT_SYNC_PER_MINUTE: perMinute.default(3000),
   PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE: perMinute.default(30),
+  PDS_RATE_LIMITS_ENABLED: bool.default(true),
+  ...limitEnv,
   PDS_TRUST_PROXY: trustProxy.default(false),
 })
 
@@ -218,8 +290,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       retentionHours: e.PDS_FIREHOSE_RETENTION_HOURS,
     }),
     rateLimits: Object.freeze({
+      enabled: e.PDS_RATE_LIMITS_ENABLED,
       syncPerMinute: e.PDS_RATE_LIMIT_SYNC_PER_MINUTE,
       firehoseConnectsPerMinute: e.PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE,
+      limits: Object.freeze(limitWindows(e)),
     }),
     trustProxy: e.PDS_TRUST_PROXY,
   })

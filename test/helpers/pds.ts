@@ -46,6 +46,8 @@ export async function startPds(opts: StartOptions = {}) {
     PDS_PORT: String(port),
     PDS_DATA_DIRECTORY: dataDir,
     PDS_LOG_LEVEL: 'silent',
+    // Suites make many requests from one address; the rate limit suites turn the limits back on.
+    PDS_RATE_LIMITS_ENABLED: 'false',
     ...(opts.plcUrl ? { PDS_DID_PLC_URL: opts.plcUrl } : {}),
     ...opts.env,
   })
