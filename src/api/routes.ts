@@ -1,4 +1,5 @@
-// The whole API on one screen: each line is NSID, query|procedure, who may call it, and its handler.
+// The whole API on one screen: each line is NSID, query|procedure, who may call it, its handler, and the rate limits
+// it counts against besides the global per-IP one (src/api/limits.ts; their windows are configuration).
 import createAccount from './com/atproto/server/createAccount.ts'
 import createAppPassword from './com/atproto/server/createAppPassword.ts'
 import createInviteCode from './com/atproto/server/createInviteCode.ts'
@@ -36,20 +37,22 @@ import getRepoStatus from './com/atproto/sync/getRepoStatus.ts'
 import listBlobs from './com/atproto/sync/listBlobs.ts'
 import listRepos from './com/atproto/sync/listRepos.ts'
 import type { AuthKind } from '../xrpc/auth.ts'
-import type { MethodDef, MethodType, Route } from '../xrpc/method.ts'
+import type { MethodDef, MethodType, Route, RouteLimit } from '../xrpc/method.ts'
+import { applyWritesPoints, loginAttempts, perAccount, perIp, repoWrite } from './limits.ts'
 
-const route = (nsid: string, type: MethodType, auth: AuthKind, def: MethodDef<any, any>): Route => ({
-  nsid,
-  type,
-  auth,
-  def,
-})
+const route = (
+  nsid: string,
+  type: MethodType,
+  auth: AuthKind,
+  def: MethodDef<any, any>,
+  limits: readonly RouteLimit[] = [],
+): Route => ({ nsid, type, auth, def, limits })
 
 // prettier-ignore
 export const routes: readonly Route[] = [
   route('com.atproto.server.describeServer',     'query',     'none',          describeServer),
-  route('com.atproto.server.createAccount',      'procedure', 'none',          createAccount),
-  route('com.atproto.server.createSession',      'procedure', 'none',          createSession),
+  route('com.atproto.server.createAccount',      'procedure', 'none',          createAccount, [perIp('createAccount')]),
+  route('com.atproto.server.createSession',      'procedure', 'none',          createSession, [loginAttempts, perIp('loginIp')]),
   route('com.atproto.server.getSession',         'query',     'access',        getSession),
   route('com.atproto.server.refreshSession',     'procedure', 'refresh',       refreshSession),
   route('com.atproto.server.deleteSession',      'procedure', 'refresh',       deleteSession),
@@ -59,11 +62,11 @@ export const routes: readonly Route[] = [
   route('com.atproto.server.createInviteCode',   'procedure', 'admin',         createInviteCode),
   route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         createInviteCodes),
   route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
-  route('com.atproto.repo.createRecord',         'procedure', 'accessOrAdmin', createRecord),
-  route('com.atproto.repo.putRecord',            'procedure', 'accessOrAdmin', putRecord),
-  route('com.atproto.repo.deleteRecord',         'procedure', 'accessOrAdmin', deleteRecord),
-  route('com.atproto.repo.applyWrites',          'procedure', 'accessOrAdmin', applyWrites),
-  route('com.atproto.repo.uploadBlob',           'procedure', 'access',        uploadBlob),
+  route('com.atproto.repo.createRecord',         'procedure', 'accessOrAdmin', createRecord,  [repoWrite(3)]),
+  route('com.atproto.repo.putRecord',            'procedure', 'accessOrAdmin', putRecord,     [repoWrite(2)]),
+  route('com.atproto.repo.deleteRecord',         'procedure', 'accessOrAdmin', deleteRecord,  [repoWrite(1)]),
+  route('com.atproto.repo.applyWrites',          'procedure', 'accessOrAdmin', applyWrites,   [repoWrite(applyWritesPoints)]),
+  route('com.atproto.repo.uploadBlob',           'procedure', 'access',        uploadBlob,    [perAccount('blobUpload')]),
   route('com.atproto.repo.getRecord',            'query',     'none',          getRecord),
   route('com.atproto.repo.listRecords',          'query',     'none',          listRecords),
   route('com.atproto.repo.describeRepo',         'query',     'none',          describeRepo),

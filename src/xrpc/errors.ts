@@ -1,6 +1,7 @@
 // XRPC errors: always `{error, message}` JSON with the reference PDS's names and statuses. Domain errors
 // (src/errors.ts) carry a name and a kind; the kind decides the status here.
 import { InternalServerError, InvalidRequestError, PayloadTooLargeError, PdsError, type ErrorKind } from '../errors.ts'
+import { RateLimitExceededError, refusalHeaders } from '../ratelimit/index.ts'
 
 export {
   AuthRequiredError,
@@ -45,7 +46,12 @@ const STATUS: Record<ErrorKind, number> = {
 export function toXrpcError(err: unknown): XRPCError {
   if (err instanceof XRPCError) return err
   if (err instanceof PdsError) {
-    const headers = err.kind === 'auth' ? { 'WWW-Authenticate': 'Bearer' } : undefined
+    const headers =
+      err instanceof RateLimitExceededError
+        ? refusalHeaders(err.status)
+        : err.kind === 'auth'
+          ? { 'WWW-Authenticate': 'Bearer' }
+          : undefined
     return new XRPCError(STATUS[err.kind], err.error, err.message, headers)
   }
   const e = err as { type?: string; status?: number; message?: string }

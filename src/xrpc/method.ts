@@ -2,13 +2,42 @@
 import type { Readable } from 'node:stream'
 import type { Request, Response } from 'express'
 import type { z } from 'zod'
+import type { LimitName } from '../config/index.ts'
 import type { AppContext } from '../context.ts'
 import type { AuthKind, Credentials } from './auth.ts'
 
 export type MethodType = 'query' | 'procedure'
 
 /** One line of the route table. */
-export type Route = { nsid: string; type: MethodType; auth: AuthKind; def: MethodDef<any, any> }
+export type Route = {
+  nsid: string
+  type: MethodType
+  auth: AuthKind
+  def: MethodDef<any, any>
+  /** Rate limits this method counts against besides the global one, spent after auth and input validation. */
+  limits: readonly RouteLimit[]
+}
+
+/** What a route's rate limits see: the request once authenticated and validated, before the handler runs. */
+export type LimitArgs = {
+  req: Request
+  auth: Credentials
+  /** The validated JSON body (undefined for methods without one). */
+  input: any
+  ctx: AppContext
+  /** The client's per-IP key: its address, IPv6 folded to the /64. */
+  ip: string
+}
+
+/**
+ * A named limit (windows in src/config) a route counts against: whose budget (`key`; null: this request is not
+ * counted) and how many points it spends (default 1). src/api/limits.ts builds them for the route table.
+ */
+export type RouteLimit = {
+  limit: LimitName
+  key: (args: LimitArgs) => string | null
+  points?: (args: LimitArgs) => number
+}
 
 /** A non-JSON response body (CARs, blobs, plain text). JSON outputs are returned as plain objects. */
 export class RawOutput {

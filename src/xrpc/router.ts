@@ -1,13 +1,15 @@
-// Mounts the route table under /xrpc: params and JSON bodies are validated with zod at the edge, auth is checked,
-// the handler runs, and every failure leaves as an XRPC error.
+// Mounts the route table under /xrpc: the global rate limit is counted, params and JSON bodies are validated with zod
+// at the edge, auth is checked, the route's own rate limits are spent, the handler runs, and every failure leaves as
+// an XRPC error.
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import type { z } from 'zod'
 import type { AppContext } from '../context.ts'
+import { setRateLimitHeaders, type Charge } from '../ratelimit/index.ts'
 import { logFailedRequest } from '../request-log.ts'
 import { InvalidRequestError, MethodNotImplementedError, toXrpcError } from './errors.ts'
-import { RawOutput, type HandlerOutput, type Route } from './method.ts'
+import { RawOutput, type HandlerOutput, type LimitArgs, type Route } from './method.ts'
 
 export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): express.Router {
   const router = express.Router()
@@ -21,6 +23,13 @@ export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): exp
   const byNsid = new Map(routes.map((r) => [r.nsid, r]))
   router.all('/:nsid', async (req, res, next) => {
     try {
+      const ip = ctx.rateLimiter.ipKey(req)
+      // Before anything else, as in the reference: unknown methods and bad requests count too. The sync reads have
+      // their own, larger per-IP limit (src/ratelimit), so that crawlers are not held to this one.
+      const globalStatus = isSyncRead(req.params.nsid, req.method)
+        ? null
+        : await ctx.rateLimiter.consume([{ limit: 'global', key: ip, points: 1 }])
+      setRateLimitHeaders(res, globalStatus)
       const route = byNsid.get(req.params.nsid)
       if (!route) throw new MethodNotImplementedError()
       const expected = route.type === 'query' ? ['GET', 'HEAD'] : ['POST']
@@ -41,6 +50,10 @@ export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): exp
         input = validate(def.input, req.body, 'Input')
       }
       const auth = await ctx.auth.verify(route.auth, req)
+      if (route.limits.length > 0 && ctx.cfg.rateLimits.enabled) {
+        const status = await ctx.rateLimiter.consume(routeCharges(route, { req, auth, input, ctx, ip }))
+        if (status && (!globalStatus || status.remaining < globalStatus.remaining)) setRateLimitHeaders(res, status)
+      }
       const output = await def.handler({ params, input, auth, ctx, req, res })
       await send(res, output)
     } catch (err) {
@@ -49,6 +62,18 @@ export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): exp
   })
   router.use(xrpcErrorHandler(ctx))
   return router
+}
+
+function isSyncRead(nsid: string, method: string): boolean {
+  return (method === 'GET' || method === 'HEAD') && nsid.toLowerCase().startsWith('com.atproto.sync.')
+}
+
+/** What this request spends of each of its route's limits; limits whose key is null do not count it. */
+function routeCharges(route: Route, args: LimitArgs): Charge[] {
+  return route.limits.flatMap((l) => {
+    const key = l.key(args)
+    return key === null ? [] : [{ limit: l.limit, key, points: l.points ? l.points(args) : 1 }]
+  })
 }
 
 function validate<T>(schema: z.ZodType<T>, value: unknown, where: 'Params' | 'Input'): T {

@@ -1,0 +1,60 @@
+// The rate limits the route table attaches to methods: whose budget each request spends, and how many points. The
+// windows (how many points per how long) are configuration: src/config, PDS_RATE_LIMIT_* in the README. Every XRPC
+// request also counts against the global per-IP limit, in the router; wrong admin passwords are counted by the auth
+// verifier. Keys and points follow the reference PDS.
+// Ready for methods not built yet: requestPasswordReset takes perIp('passwordResetRequest'), resetPassword
+// perIp('passwordReset'), and requestEmailConfirmation, requestEmailUpdate and requestAccountDelete each take
+// emailRequests(<its NSID>).
+import type { LimitName } from '../config/index.ts'
+import type { AppContext } from '../context.ts'
+import type { LimitArgs, RouteLimit } from '../xrpc/method.ts'
+
+/** One budget per client IP (IPv6: per /64). */
+export const perIp = (limit: LimitName): RouteLimit => ({ limit, key: ({ ip }) => ip })
+
+/** One budget per account; requests without a user (the operator's) are not counted. */
+export const perAccount = (limit: LimitName, points?: (args: LimitArgs) => number): RouteLimit => ({
+  limit,
+  key: ({ auth }) => (auth.type === 'user' ? auth.did : null),
+  points,
+})
+
+/** Emails an account asks us to send: each method its own budget per account, as in the reference. */
+export const emailRequests = (nsid: string): RouteLimit => ({
+  limit: 'emailRequest',
+  key: ({ auth }) => (auth.type === 'user' ? `${nsid} ${auth.did}` : null),
+})
+
+/**
+ * createSession attempts, right or wrong, per identifier and client IP, as the reference keys them: a guesser gets
+ * the same small budget for each account from each address, and nobody can lock an account out from elsewhere. The
+ * handle, email and DID of one account count as one identifier.
+ */
+export const loginAttempts: RouteLimit = {
+  limit: 'login',
+  key: ({ ctx, input, ip }) => `${loginSubject(ctx, (input as { identifier: string }).identifier)} ${ip}`,
+}
+
+/** Repo writes in points per account: create 3, update 2, delete 1 (the reference's), so heavy writers meet the limit first. */
+export const repoWrite = (points: number | ((input: any) => number)): RouteLimit =>
+  perAccount('repoWrite', typeof points === 'number' ? () => points : ({ input }) => points(input))
+
+/** applyWrites: the sum over its writes, counted on the whole batch before any of it is applied. */
+export function applyWritesPoints(input: { writes: readonly { $type: string }[] }): number {
+  let points = 0
+  for (const w of input.writes) points += w.$type.endsWith('#create') ? 3 : w.$type.endsWith('#update') ? 2 : 1
+  return points
+}
+
+// The same lookup as AccountService.login, so each spelling lands on the account it would log into; an identifier
+// naming no account counts by its normalised spelling.
+function loginSubject(ctx: AppContext, identifier: string): string {
+  const id = identifier.trim().toLowerCase()
+  const { store } = ctx.accounts
+  const account = id.startsWith('did:')
+    ? store.byDid(identifier.trim())
+    : id.includes('@')
+      ? store.byEmail(id)
+      : store.byHandle(id)
+  return account?.did ?? id
+}
