@@ -79,7 +79,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     cfg,
     log,
     version: pkg.version,
-    auth: new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword),
+    auth: new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword, rateLimiter.adminFailures),
     accounts: new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer }),
     accountStatus: new AccountStatusService({
       db,

@@ -5,6 +5,7 @@ import type { Request } from 'express'
 import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD, type AuthScope } from '../account/scopes.ts'
 import type { SessionService } from '../account/sessions.ts'
 import type { TokenService } from '../account/tokens.ts'
+import type { FailureGuard } from '../ratelimit/index.ts'
 import { AuthRequiredError, InvalidRequestError, PdsError } from './errors.ts'
 
 export type AuthKind =
@@ -44,11 +45,14 @@ export class AuthVerifier {
   private readonly tokens: TokenService
   private readonly sessions: SessionService
   private readonly adminPassword: Buffer
+  private readonly adminFailures?: FailureGuard
 
-  constructor(tokens: TokenService, sessions: SessionService, adminPassword: string) {
+  /** `adminFailures`: counts wrong admin passwords per client and refuses (429) any once over its limit. */
+  constructor(tokens: TokenService, sessions: SessionService, adminPassword: string, adminFailures?: FailureGuard) {
     this.tokens = tokens
     this.sessions = sessions
     this.adminPassword = Buffer.from(adminPassword, 'utf8')
+    this.adminFailures = adminFailures
   }
 
   async verify(kind: AuthKind, req: Request): Promise<Credentials> {
@@ -91,10 +95,12 @@ export class AuthVerifier {
     return { type: 'user', did: claims.did, sessionId: claims.sessionId, scope: claims.scope, refresh }
   }
 
-  private verifyAdmin(req: Request): Credentials {
+  private async verifyAdmin(req: Request): Promise<Credentials> {
     const header = req.headers.authorization ?? ''
     const [scheme, encoded] = header.split(' ')
     if (scheme !== 'Basic' || !encoded) throw new AuthRequiredError()
+    // Checked before the password, so that a guesser over the limit learns nothing, not even from the right one.
+    await this.adminFailures?.assertUnder(req)
     const decoded = Buffer.from(encoded, 'base64').toString('utf8')
     const sep = decoded.indexOf(':')
     const user = decoded.slice(0, sep)
@@ -104,7 +110,10 @@ export class AuthVerifier {
       user === 'admin' &&
       password.length === this.adminPassword.length &&
       timingSafeEqual(password, this.adminPassword)
-    if (!ok) throw new AuthRequiredError('Invalid admin credentials')
+    if (!ok) {
+      await this.adminFailures?.fail(req)
+      throw new AuthRequiredError('Invalid admin credentials')
+    }
     return { type: 'admin' }
   }
 }
