@@ -100,12 +100,13 @@ function within<T>(p: Promise<T>, what: string): Promise<T> {
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-bench-firehose-'))
 const port = await freePort()
-// All subscribers connect from 127.0.0.1: the per-IP connection limit for crawlers would refuse most of them.
+// All subscribers and writers connect from 127.0.0.1: the per-IP limits (firehose connections, the global XRPC one)
+// and the write points would refuse most of them.
 const { child } = await spawnServer({
   PDS_PORT: String(port),
   PDS_DATA_DIRECTORY: dir,
   PDS_LOG_LEVEL: 'info',
-  PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE: '0',
+  PDS_RATE_LIMITS_ENABLED: 'false',
 })
 child.stderr!.on('data', (d) => process.stderr.write(`[server] ${d}`))
 const url = `http://localhost:${port}`

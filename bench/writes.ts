@@ -29,7 +29,8 @@ const post = (text: string) => ({ $type: 'app.bsky.feed.post', text, createdAt: 
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-bench-'))
 const port = await freePort()
-const cfg = parseConfig({ PDS_PORT: String(port), PDS_DATA_DIRECTORY: dir, PDS_LOG_LEVEL: 'silent' })
+// Throughput, not limits: one account writing as fast as it can is exactly what the write-point limit refuses.
+const cfg = parseConfig({ PDS_PORT: String(port), PDS_DATA_DIRECTORY: dir, PDS_LOG_LEVEL: 'silent', PDS_RATE_LIMITS_ENABLED: 'false' })
 const pds = await startServer(cfg, createLogger('silent'))
 
 async function account(i: number): Promise<AtpAgent> {
