@@ -12,7 +12,7 @@ import { AuthRequiredError, InvalidRequestError } from '../errors.ts'
 import type { AccountRow, AccountStore } from './account-store.ts'
 import type { AppPasswordService } from './app-passwords.ts'
 import type { InviteService } from './invites.ts'
-import { hashPassword, verifyPassword } from './passwords.ts'
+import { hashPassword, UNMATCHABLE_PASSWORD_HASH, verifyPassword } from './passwords.ts'
 import type { SessionService, SessionTokens } from './sessions.ts'
 
 export type CreateAccountInput = {
@@ -103,7 +103,13 @@ export class AccountService {
     }
   }
 
-  /** identifier: handle, email or DID; password: the account password or one of its app passwords. */
+  /**
+   * identifier: handle, email or DID; password: the account password or one of its app passwords. A failed login
+   * answers AuthRequired 'Invalid identifier or password' after the same work whatever failed: both checks always
+   * run, in parallel, against a stand-in hash and DID when the identifier matches no account. So its timing tells
+   * neither whether the account exists nor whether it has app passwords. (The reference instead pads every login to
+   * 350 ms, which hides nothing once the hashing queue is longer than that.)
+   */
   async login(identifier: string, password: string): Promise<Login> {
     const id = identifier.trim().toLowerCase()
     const account = id.startsWith('did:')
@@ -111,15 +117,20 @@ export class AccountService {
       : id.includes('@')
         ? this.store.byEmail(id)
         : this.store.byHandle(id)
-    const invalid = () => new AuthRequiredError('Invalid identifier or password')
-    if (!account) throw invalid()
-    let appPassword: Login['appPassword'] = null
-    if (!(await verifyPassword(password, account.password_scrypt))) {
-      appPassword = this.appPasswords.match(account.did, password)
-      if (!appPassword) throw invalid()
+    const [isAccountPassword, appPassword] = await Promise.all([
+      verifyPassword(password, account?.password_scrypt ?? UNMATCHABLE_PASSWORD_HASH),
+      this.appPasswords.match(account?.did ?? NO_ACCOUNT_DID, password),
+    ])
+    if (!account || (!isAccountPassword && !appPassword)) {
+      throw new AuthRequiredError('Invalid identifier or password')
     }
     if (account.takedown_ref) throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
-    const tokens = await this.sessions.create(account.did, appPassword)
-    return { account, appPassword, ...tokens }
+    // The account password wins: an app password that happens to be equal to it gives no narrower session.
+    const used = isAccountPassword ? null : appPassword
+    const tokens = await this.sessions.create(account.did, used)
+    return { account, appPassword: used, ...tokens }
   }
 }
+
+/** The app-password salt for identifiers with no account: no account can have this DID. */
+const NO_ACCOUNT_DID = 'did:invalid:no-account'
