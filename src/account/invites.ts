@@ -42,9 +42,10 @@ export class InviteService {
     )()
   }
 
-  ensureAvailable(code: string): void {
+  /** `claimed`: uses already promised to signups in flight, which count as spent. */
+  ensureAvailable(code: string, claimed = 0): void {
     const row = this.stmts.available.get(code) as { left: number } | undefined
-    if (!row || row.left < 1) throw new InvalidRequestError('Provided invite code not available', 'InvalidInviteCode')
+    if (!row || row.left - claimed < 1) throw new InvalidRequestError('Provided invite code not available', 'InvalidInviteCode')
   }
 
   /** Spend one use. Call inside the account-creation transaction, after ensureAvailable. */
