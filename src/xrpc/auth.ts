@@ -2,7 +2,7 @@
 // Credentials or throws the reference PDS's error for it.
 import { timingSafeEqual } from 'node:crypto'
 import type { Request } from 'express'
-import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD, type AuthScope } from '../account/scopes.ts'
+import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD, AuthScope } from '../account/scopes.ts'
 import type { SessionService } from '../account/sessions.ts'
 import type { TokenService } from '../account/tokens.ts'
 import { AuthRequiredError, InvalidRequestError, PdsError } from './errors.ts'
@@ -71,7 +71,11 @@ export class AuthVerifier {
         }
       case 'refresh': {
         const claims = await this.tokens.verifyRefresh(bearer(req))
-        return this.liveSession({ ...claims, scope: 'com.atproto.refresh' as AuthScope }, { jti: claims.jti, exp: claims.exp })
+        // Only the session's current token, or a spent one inside its grace, speaks for it; any other is refused
+        // here, so no refresh-auth method (refreshSession, deleteSession) can do anything with it.
+        if (!this.sessions.isLiveRefresh(claims)) throw new InvalidRequestError('Token has been revoked', 'ExpiredToken')
+        const refresh = { jti: claims.jti, exp: claims.exp }
+        return { type: 'user', did: claims.did, sessionId: claims.sessionId, scope: AuthScope.Refresh, refresh }
       }
       default: {
         const claims = await this.tokens.verifyAccess(bearer(req), ACCESS_SCOPES[kind])
