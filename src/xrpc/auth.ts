@@ -1,6 +1,6 @@
 // Who may call a method. Each route names one AuthKind; the verifier turns the request's Authorization header into
 // Credentials or throws the reference PDS's error for it.
-import { timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Request } from 'express'
 import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD, AuthScope } from '../account/scopes.ts'
 import type { SessionService } from '../account/sessions.ts'
@@ -43,12 +43,12 @@ const ACCESS_SCOPES: Record<'access' | 'accessPrivileged' | 'accessFull', readon
 export class AuthVerifier {
   private readonly tokens: TokenService
   private readonly sessions: SessionService
-  private readonly adminPassword: Buffer
+  private readonly adminPasswordDigest: Buffer
 
   constructor(tokens: TokenService, sessions: SessionService, adminPassword: string) {
     this.tokens = tokens
     this.sessions = sessions
-    this.adminPassword = Buffer.from(adminPassword, 'utf8')
+    this.adminPasswordDigest = sha256(adminPassword)
   }
 
   async verify(kind: AuthKind, req: Request): Promise<Credentials> {
@@ -102,15 +102,15 @@ export class AuthVerifier {
     const decoded = Buffer.from(encoded, 'base64').toString('utf8')
     const sep = decoded.indexOf(':')
     const user = decoded.slice(0, sep)
-    const password = Buffer.from(decoded.slice(sep + 1), 'utf8')
-    const ok =
-      sep > 0 &&
-      user === 'admin' &&
-      password.length === this.adminPassword.length &&
-      timingSafeEqual(password, this.adminPassword)
+    // Digests of equal length, compared in constant time: neither the password's content nor its length leaks.
+    const ok = timingSafeEqual(sha256(decoded.slice(sep + 1)), this.adminPasswordDigest) && sep > 0 && user === 'admin'
     if (!ok) throw new AuthRequiredError('Invalid admin credentials')
     return { type: 'admin' }
   }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
 }
 
 function bearer(req: Request): string {
