@@ -376,3 +376,49 @@ describe('admin batch sizes', () => {
     assert.equal(codeRows(), MAX_INVITE_CODES_PER_REQUEST)
   })
 })
+
+describe('request bodies', () => {
+  let plc: TestPlc
+  let pds: TestPds
+  let user: Awaited<ReturnType<typeof createUser>>
+
+  before(async () => {
+    ;({ plc, pds } = await startServers())
+    user = await createUser(pds)
+  })
+  after(() => stopServers({ plc, pds }))
+
+  const createRecord = (record: object, headers: Record<string, string>) =>
+    xrpc(pds, 'com.atproto.repo.createRecord', {
+      body: { repo: user.did, collection: 'com.example.thing', record },
+      headers,
+    })
+
+  it('a caller without credentials never has its body parsed: 401, whatever the body', async () => {
+    const big = { x: Array(60_000).fill(1) }
+    for (const [name, res] of [
+      ['a large body', await createRecord(big, {})],
+      ['an oversized body', await createRecord({ x: 'x'.repeat(200 * 1024) }, {})],
+      ['malformed JSON', await xrpc(pds, 'com.atproto.repo.createRecord', { rawBody: '{"repo":', headers: {} })],
+    ] as const) {
+      assert.equal(res.status, 401, name)
+      assert.equal(res.body.error, 'AuthenticationRequired', name)
+    }
+    const badToken = await createRecord({ x: 'x'.repeat(200 * 1024) }, { authorization: 'Bearer nonsense' })
+    assert.equal(badToken.status, 400)
+    assert.equal(badToken.body.error, 'InvalidToken')
+  })
+
+  it('JSON bodies are limited to the reference’s 150 KiB by default', async () => {
+    const auth = { authorization: `Bearer ${user.agent.session!.accessJwt}` }
+    const under = await createRecord({ text: 'x'.repeat(140 * 1024) }, auth)
+    assert.equal(under.status, 200, JSON.stringify(under.body))
+    const over = await createRecord({ text: 'x'.repeat(160 * 1024) }, auth)
+    assert.equal(over.status, 413)
+    assert.equal(over.body.error, 'PayloadTooLarge')
+    const login = await xrpc(pds, 'com.atproto.server.createSession', {
+      body: { identifier: user.handle, password: 'x'.repeat(160 * 1024) },
+    })
+    assert.equal(login.status, 413)
+  })
+})
