@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { MAX_INVITE_CODES_PER_REQUEST } from '../src/account/invites.ts'
 import { MAX_SESSIONS_PER_ACCOUNT } from '../src/account/sessions.ts'
+import { MAX_LIST_RECORDS_BYTES } from '../src/repo/repo-service.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import {
   createUser,
@@ -420,5 +421,42 @@ describe('request bodies', () => {
       body: { identifier: user.handle, password: 'x'.repeat(160 * 1024) },
     })
     assert.equal(login.status, 413)
+  })
+})
+
+describe('public reads of large records', () => {
+  let plc: TestPlc
+  let pds: TestPds
+
+  before(async () => ({ plc, pds } = await startServers()))
+  after(() => stopServers({ plc, pds }))
+
+  it(`a listRecords page decodes at most ${MAX_LIST_RECORDS_BYTES / 1024} KiB of records; the cursor carries on`, async () => {
+    const user = await createUser(pds)
+    const auth = { authorization: `Bearer ${user.agent.session!.accessJwt}` }
+    const size = 100_000 // each record ~100 KB of DAG-CBOR: five fit in a page, the sixth does not
+    const made: string[] = []
+    for (let i = 0; i < 10; i++) {
+      const res = await xrpc(pds, 'com.atproto.repo.createRecord', {
+        body: { repo: user.did, collection: 'com.example.big', record: { n: i, text: String(i).repeat(size) } },
+        headers: auth,
+      })
+      assert.equal(res.status, 200, JSON.stringify(res.body))
+      made.push(res.body.uri)
+    }
+    const page = (cursor?: string) =>
+      xrpc(pds, 'com.atproto.repo.listRecords', {
+        query: { repo: user.did, collection: 'com.example.big', limit: '100', ...(cursor ? { cursor } : {}) },
+      })
+    const first = await page()
+    assert.equal(first.status, 200)
+    assert.equal(first.body.records.length, Math.floor(MAX_LIST_RECORDS_BYTES / size))
+    assert.ok(first.body.cursor, 'a short page with more to come carries a cursor')
+    const second = await page(first.body.cursor)
+    assert.equal(second.status, 200)
+    assert.equal(second.body.cursor, undefined, 'the last page has no cursor')
+    const seen = [...first.body.records, ...second.body.records].map((r: { uri: string }) => r.uri)
+    assert.deepEqual([...seen].sort(), [...made].sort(), 'every record exactly once')
+    assert.equal(first.body.records[0].value.text, String(9).repeat(size), 'values intact, newest first')
   })
 })
