@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import { MAX_INVITE_CODES_PER_REQUEST } from '../src/account/invites.ts'
 import { MAX_SESSIONS_PER_ACCOUNT } from '../src/account/sessions.ts'
 import { MAX_LIST_RECORDS_BYTES } from '../src/repo/repo-service.ts'
+import { createLimiter } from '../src/util/limiter.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import {
   createUser,
@@ -34,6 +35,42 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
 
 const login = (pds: TestPds, identifier: string, password: string) =>
   xrpc(pds, 'com.atproto.server.createSession', { body: { identifier, password } })
+
+describe('the hashing limiter', () => {
+  it('runs at most `concurrency` jobs at once, in arrival order, and frees a slot when a job fails', async () => {
+    const limit = createLimiter(2)
+    let active = 0
+    let peak = 0
+    const started: number[] = []
+    const finish: (() => void)[] = []
+    const jobs = Array.from({ length: 6 }, (_, i) =>
+      limit(async () => {
+        started.push(i)
+        active += 1
+        peak = Math.max(peak, active)
+        await new Promise<void>((resolve) => finish.push(resolve))
+        active -= 1
+        if (i === 1) throw new Error('job 1 fails')
+        return i
+      }),
+    )
+    const settled = Promise.allSettled(jobs) // handles job 1's rejection as soon as it happens
+    // Let the queue settle, then release one job at a time, in the order they started.
+    const settle = () => new Promise((resolve) => setImmediate(resolve))
+    await settle()
+    assert.deepEqual(started, [0, 1], 'two start, four wait')
+    for (let done = 0; done < 6; done++) {
+      finish[done]()
+      await settle()
+      assert.ok(active <= 2)
+    }
+    const results = await settled
+    assert.equal(peak, 2)
+    assert.deepEqual(started, [0, 1, 2, 3, 4, 5])
+    assert.equal(results[1].status, 'rejected')
+    assert.deepEqual(results.filter((r) => r.status === 'fulfilled').map((r) => r.value), [0, 2, 3, 4, 5])
+  })
+})
 
 describe('logins under attack', () => {
   let plc: TestPlc
