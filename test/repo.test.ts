@@ -228,7 +228,8 @@ describe('bad writes are refused and change nothing', () => {
 
   before(async () => {
     plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url })
+    // A body limit raised to 1 MiB (the default is 150 KiB), so that the 1 MB record cap can be reached at all.
+    pds = await startPds({ plcUrl: plc.url, env: { PDS_MAX_REQUEST_BYTES: String(1024 * 1024) } })
     alice = await createUser(pds)
     bob = await createUser(pds)
     const res = await alice.agent.com.atproto.repo.createRecord({ repo: alice.did, collection: 'app.bsky.feed.post', record: post('keep') })

@@ -71,7 +71,8 @@ describe('sync endpoints', () => {
 
   before(async () => {
     plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url })
+    // The 10,000-record repo below is written 200 records of 1.6 KB per applyWrites: above the default body limit.
+    pds = await startPds({ plcUrl: plc.url, env: { PDS_MAX_REQUEST_BYTES: String(1024 * 1024) } })
     alice = await createUser(pds)
     aliceKey = await signingDidKey(pds, alice.did)
     for (let i = 0; i < 25; i++) {

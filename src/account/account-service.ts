@@ -1,6 +1,7 @@
 // Account lifecycle: signup (keys, did:plc registration, repo, rows) and login. Signup registers the DID first and
 // only then writes the account and its first commit in one transaction, so a directory that refuses or is down
-// leaves no account behind.
+// leaves no account behind; what it needs unique is claimed before that, so that no DID is registered for a signup
+// that then loses a race.
 import type { DidDocument } from '@did-plc/lib'
 import type { Config } from '../config/index.ts'
 import { normalizeServiceHandle } from '../identity/handles.ts'
@@ -12,7 +13,7 @@ import { AuthRequiredError, InvalidRequestError } from '../errors.ts'
 import type { AccountRow, AccountStore } from './account-store.ts'
 import type { AppPasswordService } from './app-passwords.ts'
 import type { InviteService } from './invites.ts'
-import { hashPassword, verifyPassword } from './passwords.ts'
+import { hashPassword, UNMATCHABLE_PASSWORD_HASH, verifyPassword } from './passwords.ts'
 import type { SessionService, SessionTokens } from './sessions.ts'
 
 export type CreateAccountInput = {
@@ -36,8 +37,12 @@ export class AccountService {
   private readonly appPasswords: AppPasswordService
   private readonly repo: RepoService
   private readonly sequencer: Sequencer
-  /** Handles being registered right now: the PLC round trip happens before the unique insert. */
-  private readonly pendingHandles = new Set<string>()
+  /** What signups in flight have claimed (see createAccount): lower-case handles and emails, invite uses per code. */
+  private readonly pending = {
+    handles: new Set<string>(),
+    emails: new Set<string>(),
+    inviteUses: new Map<string, number>(),
+  }
 
   constructor(deps: {
     cfg: Config
@@ -59,19 +64,27 @@ export class AccountService {
     this.sequencer = deps.sequencer
   }
 
+  /**
+   * Signup. The handle, the email and one use of the invite code are claimed before the PLC round trip and released
+   * after the account row is written (or the signup failed): a concurrent signup for any of them is refused at once,
+   * with the same 400 as if the account existed, and never registers a DID that could not become an account.
+   */
   async createAccount(input: CreateAccountInput): Promise<CreatedAccount> {
     if (this.cfg.inviteRequired && !input.inviteCode) {
       throw new InvalidRequestError('No invite code provided', 'InvalidInviteCode')
     }
     const handle = normalizeServiceHandle(input.handle, this.cfg.serviceHandleDomains)
     const email = input.email.toLowerCase()
-    if (this.cfg.inviteRequired && input.inviteCode) this.invites.ensureAvailable(input.inviteCode)
-    if (this.store.byHandle(handle) || this.pendingHandles.has(handle)) {
+    const inviteCode = this.cfg.inviteRequired ? input.inviteCode : undefined
+    // Checks and claim in one synchronous step: no other signup runs in between.
+    if (inviteCode) this.invites.ensureAvailable(inviteCode, this.pending.inviteUses.get(inviteCode) ?? 0)
+    if (this.store.byHandle(handle) || this.pending.handles.has(handle)) {
       throw new InvalidRequestError(`Handle already taken: ${handle}`, 'HandleNotAvailable')
     }
-    if (this.store.byEmail(email)) throw new InvalidRequestError(`Email already taken: ${email}`)
-
-    this.pendingHandles.add(handle)
+    if (this.store.byEmail(email) || this.pending.emails.has(email)) {
+      throw new InvalidRequestError(`Email already taken: ${email}`)
+    }
+    const release = this.claim(handle, email, inviteCode)
     try {
       const [signingKey, passwordHash] = await Promise.all([newSigningKey(), hashPassword(input.password)])
       const { did, op } = await this.plc.createGenesisOp({
@@ -86,7 +99,7 @@ export class AccountService {
       ])
       // Account, session, invite use, first commit and the four creation events: all or nothing.
       this.sequencer.writeTransaction(() => {
-        if (this.cfg.inviteRequired && input.inviteCode) this.invites.recordUse(input.inviteCode, did)
+        if (inviteCode) this.invites.recordUse(inviteCode, did)
         this.store.insert({
           did,
           handle,
@@ -99,27 +112,56 @@ export class AccountService {
       })
       return { did, handle, didDoc: await PlcService.didDocOf(did, op), ...session.tokens }
     } finally {
-      this.pendingHandles.delete(handle)
+      release()
     }
   }
 
-  /** identifier: handle, email or DID; password: the account password or one of its app passwords. */
-  async login(identifier: string, password: string): Promise<Login> {
+  /** Claim a signup's handle, email and invite use until the returned function is called. */
+  private claim(handle: string, email: string, inviteCode: string | undefined): () => void {
+    const { handles, emails, inviteUses } = this.pending
+    handles.add(handle)
+    emails.add(email)
+    if (inviteCode) inviteUses.set(inviteCode, (inviteUses.get(inviteCode) ?? 0) + 1)
+    return () => {
+      handles.delete(handle)
+      emails.delete(email)
+      if (!inviteCode) return
+      const left = inviteUses.get(inviteCode)! - 1
+      if (left > 0) inviteUses.set(inviteCode, left)
+      else inviteUses.delete(inviteCode)
+    }
+  }
+
+  /**
+   * identifier: handle, email or DID; password: the account password or one of its app passwords. A failed login
+   * answers AuthRequired 'Invalid identifier or password' after the same work whatever failed: both checks always
+   * run, in parallel, against a stand-in hash and DID when the identifier matches no account. So its timing tells
+   * neither whether the account exists nor whether it has app passwords. (The reference instead pads every login to
+   * 350 ms, which hides nothing once the hashing queue is longer than that.)
+   */
+  /** The account a login identifier (handle, email or DID, any case, surrounding spaces ignored) names, if any. */
+  byLoginIdentifier(identifier: string): AccountRow | undefined {
     const id = identifier.trim().toLowerCase()
-    const account = id.startsWith('did:')
-      ? this.store.byDid(identifier.trim())
-      : id.includes('@')
-        ? this.store.byEmail(id)
-        : this.store.byHandle(id)
-    const invalid = () => new AuthRequiredError('Invalid identifier or password')
-    if (!account) throw invalid()
-    let appPassword: Login['appPassword'] = null
-    if (!(await verifyPassword(password, account.password_scrypt))) {
-      appPassword = this.appPasswords.match(account.did, password)
-      if (!appPassword) throw invalid()
+    if (id.startsWith('did:')) return this.store.byDid(identifier.trim())
+    return id.includes('@') ? this.store.byEmail(id) : this.store.byHandle(id)
+  }
+
+  async login(identifier: string, password: string): Promise<Login> {
+    const account = this.byLoginIdentifier(identifier)
+    const [isAccountPassword, appPassword] = await Promise.all([
+      verifyPassword(password, account?.password_scrypt ?? UNMATCHABLE_PASSWORD_HASH),
+      this.appPasswords.match(account?.did ?? NO_ACCOUNT_DID, password),
+    ])
+    if (!account || (!isAccountPassword && !appPassword)) {
+      throw new AuthRequiredError('Invalid identifier or password')
     }
     if (account.takedown_ref) throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
-    const tokens = await this.sessions.create(account.did, appPassword)
-    return { account, appPassword, ...tokens }
+    // The account password wins: an app password that happens to be equal to it gives no narrower session.
+    const used = isAccountPassword ? null : appPassword
+    const tokens = await this.sessions.create(account.did, used)
+    return { account, appPassword: used, ...tokens }
   }
 }
+
+/** The app-password salt for identifiers with no account: no account can have this DID. */
+const NO_ACCOUNT_DID = 'did:invalid:no-account'

@@ -1,16 +1,17 @@
 // App passwords: named, revocable logins for third-party apps. Their hash is salted with the account's DID, so a
-// login finds the matching row with one lookup instead of trying every stored hash.
-import { scryptSync } from 'node:crypto'
+// login finds the matching row with one hash and one indexed lookup instead of trying every stored hash: checking a
+// password costs the same whether the account has no app password or fifty.
 import type { Db } from '../db/index.ts'
 import { InvalidRequestError } from '../errors.ts'
-import { generateAppPassword } from './passwords.ts'
+import { generateAppPassword, scryptHash } from './passwords.ts'
 
 export type AppPassword = { name: string; createdAt: string; privileged: boolean }
 
 const MAX_PER_ACCOUNT = 50
 
-function hashAppPassword(did: string, password: string): string {
-  return scryptSync(password, did, 32).toString('hex')
+/** scrypt(password, salt = the DID, 32 bytes), hex: the stored form (off the event loop, see passwords.ts). */
+async function hashAppPassword(did: string, password: string): Promise<string> {
+  return (await scryptHash(password, did, 32)).toString('hex')
 }
 
 export class AppPasswordService {
@@ -31,15 +32,22 @@ export class AppPasswordService {
     }
   }
 
-  create(did: string, name: string, privileged: boolean): AppPassword & { password: string } {
+  async create(did: string, name: string, privileged: boolean): Promise<AppPassword & { password: string }> {
+    this.ensureRoomFor(did, name)
+    const password = generateAppPassword()
+    const hash = await hashAppPassword(did, password)
+    // Checked again: a concurrent create may have taken the name or the last slot while we hashed.
+    this.ensureRoomFor(did, name)
+    const createdAt = new Date().toISOString()
+    this.stmts.insert.run(did, name, hash, privileged ? 1 : 0, createdAt)
+    return { name, password, createdAt, privileged }
+  }
+
+  private ensureRoomFor(did: string, name: string): void {
     if (this.stmts.exists.get(did, name)) throw new InvalidRequestError('App password name already in use')
     if ((this.stmts.count.get(did) as { n: number }).n >= MAX_PER_ACCOUNT) {
       throw new InvalidRequestError(`Too many app passwords (at most ${MAX_PER_ACCOUNT})`)
     }
-    const password = generateAppPassword()
-    const createdAt = new Date().toISOString()
-    this.stmts.insert.run(did, name, hashAppPassword(did, password), privileged ? 1 : 0, createdAt)
-    return { name, password, createdAt, privileged }
   }
 
   list(did: string): AppPassword[] {
@@ -47,9 +55,9 @@ export class AppPasswordService {
     return rows.map((r) => ({ name: r.name, createdAt: r.created_at, privileged: r.privileged === 1 }))
   }
 
-  /** The app password `password` is, if any. */
-  match(did: string, password: string): { name: string; privileged: boolean } | null {
-    const row = this.stmts.byHash.get(did, hashAppPassword(did, password)) as
+  /** The app password `password` is, if any: one scrypt hash, whatever the account (or a DID with no account). */
+  async match(did: string, password: string): Promise<{ name: string; privileged: boolean } | null> {
+    const row = this.stmts.byHash.get(did, await hashAppPassword(did, password)) as
       | { name: string; privileged: number }
       | undefined
     return row ? { name: row.name, privileged: row.privileged === 1 } : null

@@ -3,6 +3,9 @@ import { randomBytes } from 'node:crypto'
 import type { Db } from '../db/index.ts'
 import { InvalidRequestError } from '../errors.ts'
 
+/** Codes one createInviteCodes call may make (codeCount × accounts): about 5 ms of inserts. */
+export const MAX_INVITE_CODES_PER_REQUEST = 1000
+
 export class InviteService {
   private readonly db: Db
   private readonly hostname: string
@@ -31,7 +34,17 @@ export class InviteService {
     return `${this.hostname.replaceAll('.', '-')}-${part()}-${part()}`
   }
 
+  /**
+   * `codeCount` codes for each of `forAccounts`, in one transaction. At most MAX_INVITE_CODES_PER_REQUEST in all, or
+   * InvalidRequest and nothing is written: the insert loop runs on the event loop, so its size is bounded.
+   */
   create(useCount: number, forAccounts: readonly string[], codeCount: number): { account: string; codes: string[] }[] {
+    const total = codeCount * forAccounts.length
+    if (total > MAX_INVITE_CODES_PER_REQUEST) {
+      throw new InvalidRequestError(
+        `Too many invite codes: ${codeCount} × ${forAccounts.length} accounts = ${total} (at most ${MAX_INVITE_CODES_PER_REQUEST} per request)`,
+      )
+    }
     const now = new Date().toISOString()
     return this.db.transaction(() =>
       forAccounts.map((account) => {
@@ -42,9 +55,10 @@ export class InviteService {
     )()
   }
 
-  ensureAvailable(code: string): void {
+  /** `claimed`: uses already promised to signups in flight, which count as spent. */
+  ensureAvailable(code: string, claimed = 0): void {
     const row = this.stmts.available.get(code) as { left: number } | undefined
-    if (!row || row.left < 1) throw new InvalidRequestError('Provided invite code not available', 'InvalidInviteCode')
+    if (!row || row.left - claimed < 1) throw new InvalidRequestError('Provided invite code not available', 'InvalidInviteCode')
   }
 
   /** Spend one use. Call inside the account-creation transaction, after ensureAvailable. */

@@ -10,6 +10,14 @@ export type SessionTokens = { accessJwt: string; refreshJwt: string }
 /** How long a spent refresh token still works (the reference's REFRESH_GRACE_MS), capped at its own expiry. */
 export const REFRESH_GRACE_SECONDS = 2 * 60 * 60
 
+/**
+ * Sessions one account may hold. A login beyond it ends the session least recently logged in or refreshed (the
+ * lowest refresh-token expiry, which every refresh pushes 90 days ahead; creation order among equals), so that a
+ * leaked password or a login loop cannot grow the table without bound. The reference PDS keeps no such cap; 100 is
+ * far more devices and apps than a person uses, and 100 rows per account are nothing to store.
+ */
+export const MAX_SESSIONS_PER_ACCOUNT = 100
+
 type SessionRow = {
   id: string
   did: string
@@ -51,6 +59,11 @@ export class SessionService {
       exists: db.prepare('SELECT 1 FROM session WHERE id = ? AND did = ?'),
       delete: db.prepare('DELETE FROM session WHERE id = ? AND did = ?'),
       deleteAll: db.prepare('DELETE FROM session WHERE did = ?'),
+      // Every session of the account past the newest `?`; rowid: insertion order, for sessions with equal expiry.
+      trim: db.prepare(
+        `DELETE FROM session WHERE id IN (
+           SELECT id FROM session WHERE did = ? ORDER BY refresh_expires_at DESC, rowid DESC LIMIT -1 OFFSET ?)`,
+      ),
       prune: db.prepare('DELETE FROM session WHERE refresh_expires_at < ?'),
       pruneUsed: db.prepare('DELETE FROM used_refresh_token WHERE grace_expires_at <= ?'),
     }
@@ -58,7 +71,8 @@ export class SessionService {
 
   /**
    * Sign the tokens of a new session. Nothing is stored until `save()` runs, so that a caller can store the session
-   * inside its own (synchronous) SQLite transaction, together with the account it belongs to.
+   * inside its own (synchronous) SQLite transaction, together with the account it belongs to. Saving also ends the
+   * account's sessions beyond MAX_SESSIONS_PER_ACCOUNT; run it inside a transaction.
    */
   async mint(
     did: string,
@@ -70,13 +84,14 @@ export class SessionService {
     const save = () => {
       const createdAt = new Date(this.tokens.now()).toISOString()
       this.stmts.insert.run(sessionId, did, appPassword?.name ?? null, refresh.jti, refresh.exp, createdAt)
+      this.stmts.trim.run(did, MAX_SESSIONS_PER_ACCOUNT)
     }
     return { tokens: { accessJwt, refreshJwt: refresh.jwt }, save }
   }
 
   async create(did: string, appPassword: { name: string; privileged: boolean } | null): Promise<SessionTokens> {
     const { tokens, save } = await this.mint(did, appPassword)
-    save()
+    this.db.transaction(save)()
     return tokens
   }
 
@@ -116,7 +131,8 @@ export class SessionService {
 
   /**
    * Whether a refresh token may still act for its session: the current one, or a spent one inside its grace window.
-   * Logout (deleteSession) ends the session only for such a token; a long-spent one no longer speaks for it.
+   * The refresh-auth verifier (src/xrpc/auth.ts) refuses any other before a method sees it, so a long-spent token
+   * can neither refresh nor log the session out.
    */
   isLiveRefresh(claims: RefreshClaims): boolean {
     const row = this.stmts.get.get(claims.sessionId, claims.did) as SessionRow | undefined

@@ -46,15 +46,8 @@ export function applyWritesPoints(input: { writes: readonly { $type: string }[] 
   return points
 }
 
-// The same lookup as AccountService.login, so each spelling lands on the account it would log into; an identifier
-// naming no account counts by its normalised spelling.
+// Each spelling lands on the account it would log into; an identifier naming no account counts by its normalised
+// spelling.
 function loginSubject(ctx: AppContext, identifier: string): string {
-  const id = identifier.trim().toLowerCase()
-  const { store } = ctx.accounts
-  const account = id.startsWith('did:')
-    ? store.byDid(identifier.trim())
-    : id.includes('@')
-      ? store.byEmail(id)
-      : store.byHandle(id)
-  return account?.did ?? id
+  return ctx.accounts.byLoginIdentifier(identifier)?.did ?? identifier.trim().toLowerCase()
 }

@@ -201,7 +201,9 @@ const envSchema = z.object({
   PDS_INVITE_REQUIRED: bool.default(false),
   PDS_DEV_MODE: bool.optional(),
   PDS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  PDS_MAX_REQUEST_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  // The reference's JSON limit. Parsing, validating and encoding a record runs on the event loop, 1-3 ms per KiB for
+  // the worst shapes (many tiny values), so this also bounds how long one write can hold the server.
+  PDS_MAX_REQUEST_BYTES: z.coerce.number().int().positive().default(150 * 1024),
   PDS_BLOB_UPLOAD_LIMIT: z.coerce.number().int().positive().default(50 * 1024 * 1024),
   PDS_FEDERATION_ENABLED: bool.default(false),
   PDS_FEDERATION_RELAY_URLS: relayUrlList.optional(),

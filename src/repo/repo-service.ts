@@ -29,6 +29,13 @@ import { WriteBatch, type NetChange } from './write-batch.ts'
 
 export const MAX_WRITES_PER_COMMIT = 200
 
+/**
+ * Stored record bytes one listRecords page decodes at most (one record always): decoding them and shaping the JSON
+ * answer runs on the event loop, about 0.1 s per MB for records made of many tiny values, and the page is public.
+ * Ordinary records are a few hundred bytes, so only pages of unusually large records come out shorter.
+ */
+export const MAX_LIST_RECORDS_BYTES = 512 * 1024
+
 export type WriteResult =
   | { action: 'create' | 'update'; uri: string; cid: string; validationStatus?: 'valid' | 'unknown' }
   | { action: 'delete'; uri: string }
@@ -125,13 +132,26 @@ export class RepoService {
     return row ? this.readValues(did, [row])[0] : null
   }
 
-  /** Decoded values for index rows (listRecords). */
-  readValues(did: string, rows: readonly { uri: string; cid: string }[]): { uri: string; cid: string; value: unknown }[] {
-    return rows.map((row) => {
+  /**
+   * Decoded values for index rows (listRecords), in order. Stops before the record that would take the stored bytes
+   * read past `maxBytes`, but always returns the first: fewer values than rows means the caller pages on from the
+   * last one returned.
+   */
+  readValues(
+    did: string,
+    rows: readonly { uri: string; cid: string }[],
+    maxBytes = Infinity,
+  ): { uri: string; cid: string; value: unknown }[] {
+    const out: { uri: string; cid: string; value: unknown }[] = []
+    let total = 0
+    for (const row of rows) {
       const bytes = this.blockStmts.getBlock.get(did, row.cid) as Uint8Array | undefined
       if (!bytes) throw new Error(`record block ${row.cid} missing from repo ${did}`)
-      return { uri: row.uri, cid: row.cid, value: cborDecode(bytes) }
-    })
+      total += bytes.length
+      if (total > maxBytes && out.length > 0) break
+      out.push({ uri: row.uri, cid: row.cid, value: cborDecode(bytes) })
+    }
+    return out
   }
 
   /**

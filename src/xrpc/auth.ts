@@ -1,8 +1,8 @@
 // Who may call a method. Each route names one AuthKind; the verifier turns the request's Authorization header into
 // Credentials or throws the reference PDS's error for it.
-import { timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Request } from 'express'
-import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD, type AuthScope } from '../account/scopes.ts'
+import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD, AuthScope } from '../account/scopes.ts'
 import type { SessionService } from '../account/sessions.ts'
 import type { TokenService } from '../account/tokens.ts'
 import type { FailureGuard } from '../ratelimit/index.ts'
@@ -44,14 +44,14 @@ const ACCESS_SCOPES: Record<'access' | 'accessPrivileged' | 'accessFull', readon
 export class AuthVerifier {
   private readonly tokens: TokenService
   private readonly sessions: SessionService
-  private readonly adminPassword: Buffer
+  private readonly adminPasswordDigest: Buffer
   private readonly adminFailures?: FailureGuard
 
   /** `adminFailures`: counts wrong admin passwords per client and refuses (429) any once over its limit. */
   constructor(tokens: TokenService, sessions: SessionService, adminPassword: string, adminFailures?: FailureGuard) {
     this.tokens = tokens
     this.sessions = sessions
-    this.adminPassword = Buffer.from(adminPassword, 'utf8')
+    this.adminPasswordDigest = sha256(adminPassword)
     this.adminFailures = adminFailures
   }
 
@@ -75,7 +75,11 @@ export class AuthVerifier {
         }
       case 'refresh': {
         const claims = await this.tokens.verifyRefresh(bearer(req))
-        return this.liveSession({ ...claims, scope: 'com.atproto.refresh' as AuthScope }, { jti: claims.jti, exp: claims.exp })
+        // Only the session's current token, or a spent one inside its grace, speaks for it; any other is refused
+        // here, so no refresh-auth method (refreshSession, deleteSession) can do anything with it.
+        if (!this.sessions.isLiveRefresh(claims)) throw new InvalidRequestError('Token has been revoked', 'ExpiredToken')
+        const refresh = { jti: claims.jti, exp: claims.exp }
+        return { type: 'user', did: claims.did, sessionId: claims.sessionId, scope: AuthScope.Refresh, refresh }
       }
       default: {
         const claims = await this.tokens.verifyAccess(bearer(req), ACCESS_SCOPES[kind])
@@ -104,18 +108,18 @@ export class AuthVerifier {
     const decoded = Buffer.from(encoded, 'base64').toString('utf8')
     const sep = decoded.indexOf(':')
     const user = decoded.slice(0, sep)
-    const password = Buffer.from(decoded.slice(sep + 1), 'utf8')
-    const ok =
-      sep > 0 &&
-      user === 'admin' &&
-      password.length === this.adminPassword.length &&
-      timingSafeEqual(password, this.adminPassword)
+    // Digests of equal length, compared in constant time: neither the password's content nor its length leaks.
+    const ok = timingSafeEqual(sha256(decoded.slice(sep + 1)), this.adminPasswordDigest) && sep > 0 && user === 'admin'
     if (!ok) {
       await this.adminFailures?.fail(req)
       throw new AuthRequiredError('Invalid admin credentials')
     }
     return { type: 'admin' }
   }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest()
 }
 
 function bearer(req: Request): string {

@@ -1,6 +1,6 @@
-// Mounts the route table under /xrpc: the global rate limit is counted, params and JSON bodies are validated with zod
-// at the edge, auth is checked, the route's own rate limits are spent, the handler runs, and every failure leaves as
-// an XRPC error.
+// Mounts the route table under /xrpc: the global rate limit is counted, params are validated with zod at the edge,
+// auth is checked, then the JSON body is read and validated, the route's own rate limits are spent, the handler runs,
+// and every failure leaves as an XRPC error.
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import express, { type NextFunction, type Request, type Response } from 'express'
@@ -38,6 +38,9 @@ export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): exp
       }
       const { def } = route
       const params = def.params ? validate(def.params, req.query, 'Params') : {}
+      // Credentials before the body, as the reference does: a caller who may not use the method never has its body
+      // read, parsed and validated (up to PDS_MAX_REQUEST_BYTES of work on the event loop).
+      const auth = await ctx.auth.verify(route.auth, req)
       let input: unknown = undefined
       if (def.input) {
         if (!req.headers['content-type']) {
@@ -49,7 +52,6 @@ export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): exp
         await runMiddleware(jsonBody, req, res)
         input = validate(def.input, req.body, 'Input')
       }
-      const auth = await ctx.auth.verify(route.auth, req)
       if (route.limits.length > 0 && ctx.cfg.rateLimits.enabled) {
         const status = await ctx.rateLimiter.consume(routeCharges(route, { req, auth, input, ctx, ip }))
         if (status && (!globalStatus || status.remaining < globalStatus.remaining)) setRateLimitHeaders(res, status)

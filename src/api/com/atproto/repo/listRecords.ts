@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { MAX_LIST_RECORDS_BYTES } from '../../../../repo/repo-service.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { queryInt } from '../../../../xrpc/schemas.ts'
 import { nsidString, repoParam, rkeyString } from './schemas.ts'
@@ -21,7 +22,10 @@ export default defineMethod({
       cursor: params.cursor,
       reverse: params.reverse === 'true',
     })
-    const records = ctx.repo.readValues(account.did, rows).map((r) => ({ ...r, value: recordToJson(r.value) }))
-    return { records, cursor: rows.length === params.limit ? rows.at(-1)!.rkey : undefined }
+    // A page of large records stops early (MAX_LIST_RECORDS_BYTES); its cursor then points after the last one sent.
+    const values = ctx.repo.readValues(account.did, rows, MAX_LIST_RECORDS_BYTES)
+    const records = values.map((r) => ({ ...r, value: recordToJson(r.value) }))
+    const more = values.length < rows.length || rows.length === params.limit
+    return { records, cursor: more ? rows[values.length - 1].rkey : undefined }
   },
 })
