@@ -1,0 +1,240 @@
+// Hardening for the open internet: blob bytes never lost under concurrent writes, sweeps and account deletion.
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
+import fsp from 'node:fs/promises'
+import { syncBuiltinESMExports } from 'node:module'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { startPlc, type TestPlc } from './helpers/plc.ts'
+import { createUser, startPds, xrpc, type TestPds } from './helpers/pds.ts'
+
+type User = Awaited<ReturnType<typeof createUser>>
+type BlobRef = { $type: 'blob'; ref: { $link: string }; mimeType: string; size: number }
+
+const bearer = (user: User) => ({ authorization: `Bearer ${user.agent.session!.accessJwt}` })
+
+/** A post whose image is `blob`. */
+const postWith = (blob: BlobRef, text = 'pic') => ({
+  $type: 'app.bsky.feed.post',
+  text,
+  createdAt: new Date().toISOString(),
+  embed: { $type: 'app.bsky.embed.images', images: [{ alt: '', image: blob }] },
+})
+
+/** Bytes unique to `n`: every iteration of a race gets its own blob. */
+const uniqueBytes = (n: number) => Buffer.from(`hardening blob ${n} ${process.pid} ${'.'.repeat(n % 97)}`)
+
+async function upload(pds: TestPds, user: User, bytes: Uint8Array): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${pds.url}/xrpc/com.atproto.repo.uploadBlob`, {
+    method: 'POST',
+    headers: { ...bearer(user), 'content-type': 'image/png' },
+    body: bytes,
+  })
+  return { status: res.status, body: await res.json() }
+}
+
+async function createPost(pds: TestPds, user: User, blob: BlobRef, text?: string) {
+  return xrpc(pds, 'com.atproto.repo.createRecord', {
+    headers: bearer(user),
+    body: { repo: user.did, collection: 'app.bsky.feed.post', record: postWith(blob, text) },
+  })
+}
+
+/**
+ * A slow disk under `dir`: each removal of a path in it waits `turns` event-loop turns first (sockets keep moving
+ * meanwhile), which widens any window between deciding to delete bytes and their removal. Returns the undo.
+ */
+function slowRemovalsUnder(dir: string, turns: number): () => void {
+  const realRm = fsp.rm
+  const realUnlink = fsp.unlink
+  const delay = async (target: unknown) => {
+    if (String(target).startsWith(dir)) for (let i = 0; i < turns; i++) await new Promise(setImmediate)
+  }
+  fsp.rm = async (target, opts) => (await delay(target), realRm(target, opts))
+  fsp.unlink = async (target) => (await delay(target), realUnlink(target))
+  syncBuiltinESMExports()
+  return () => {
+    fsp.rm = realRm
+    fsp.unlink = realUnlink
+    syncBuiltinESMExports()
+  }
+}
+
+const getBlobStatus = async (pds: TestPds, did: string, cid: string) =>
+  (await fetch(`${pds.url}/xrpc/com.atproto.sync.getBlob?did=${did}&cid=${cid}`)).status
+
+describe('blob bytes under concurrency', () => {
+  let plc: TestPlc
+  let pds: TestPds
+  let alice: User
+
+  before(async () => {
+    plc = await startPlc()
+    pds = await startPds({ plcUrl: plc.url })
+    alice = await createUser(pds)
+  })
+  after(async () => {
+    await pds?.destroy()
+    await plc?.close()
+  })
+
+  it('a blob re-uploaded while the record that used it is deleted stays with the new record', async () => {
+    const tries = 60
+    let acknowledged = 0
+    let refused = 0
+    const lost: string[] = []
+    for (let i = 0; i < tries; i++) {
+      // Half the tries on a slow disk, where a file goes a while after the decision to remove it.
+      const undo = i % 2 ? slowRemovalsUnder(path.join(pds.dataDir, 'blobs'), 30) : () => {}
+      try {
+        const bytes = uniqueBytes(i)
+        const first = await upload(pds, alice, bytes)
+        assert.equal(first.status, 200)
+        const blob = first.body.blob as BlobRef
+        const r1 = await createPost(pds, alice, blob, `r1 ${i}`)
+        assert.equal(r1.status, 200)
+        // Delete R1 (its blob becomes an orphan) while the same bytes are uploaded again and used by R2.
+        const [del, r2] = await Promise.all([
+          xrpc(pds, 'com.atproto.repo.deleteRecord', {
+            headers: bearer(alice),
+            body: { repo: alice.did, collection: 'app.bsky.feed.post', rkey: r1.body.uri.split('/').pop() },
+          }),
+          upload(pds, alice, bytes).then((again) => {
+            assert.equal(again.status, 200)
+            assert.equal(again.body.blob.ref.$link, blob.ref.$link)
+            return createPost(pds, alice, again.body.blob, `r2 ${i}`)
+          }),
+        ])
+        assert.equal(del.status, 200)
+        if (r2.status === 200) {
+          acknowledged++
+          if ((await getBlobStatus(pds, alice.did, blob.ref.$link)) !== 200) lost.push(blob.ref.$link)
+        } else {
+          // Refused cleanly: the deletion won, and the client is told before anything was acknowledged.
+          assert.equal(r2.status, 400)
+          assert.equal(r2.body.error, 'BlobNotFound')
+          refused++
+        }
+      } finally {
+        undo()
+      }
+    }
+    console.log(`# re-upload race: ${acknowledged} acknowledged, ${refused} refused, ${lost.length} lost`)
+    assert.deepEqual(lost, [], `${lost.length} of ${acknowledged} acknowledged records lost their blob`)
+    assert.ok(acknowledged > 0)
+  })
+
+  it('the stale-upload sweep never takes the blob of a record written during it', async () => {
+    const rounds = 20
+    const perRound = 6
+    let acknowledged = 0
+    const lost: string[] = []
+    for (let round = 0; round < rounds; round++) {
+      const blobs: BlobRef[] = []
+      for (let k = 0; k < perRound; k++) {
+        const up = await upload(pds, alice, uniqueBytes(1000 + round * perRound + k))
+        blobs.push(up.body.blob)
+      }
+      // A sweep whose clock is two hours ahead finds every one of these fresh uploads stale. On a slow disk (odd
+      // rounds) its deletions spread out, some landing while a write that has checked its blob is being signed.
+      const undo = round % 2 ? slowRemovalsUnder(path.join(pds.dataDir, 'blobs'), 10) : () => {}
+      const [, ...writes] = await Promise.all([
+        pds.ctx.blobStore.deleteStaleUploads(Date.now() + 2 * 60 * 60 * 1000),
+        ...blobs.map((blob, k) => createPost(pds, alice, blob, `sweep ${round}/${k}`)),
+      ]).finally(undo)
+      for (const [k, res] of writes.entries()) {
+        if (res.status !== 200) {
+          assert.equal(res.body.error, 'BlobNotFound')
+          continue
+        }
+        acknowledged++
+        const cid = blobs[k].ref.$link
+        if ((await getBlobStatus(pds, alice.did, cid)) !== 200) lost.push(cid)
+      }
+    }
+    console.log(`# sweep race: ${acknowledged} acknowledged, ${lost.length} lost`)
+    assert.deepEqual(lost, [], `${lost.length} of ${acknowledged} acknowledged records lost their blob`)
+  })
+
+  it('a blob deleted after a write checked it, before the write commits, fails the write', async () => {
+    const up = await upload(pds, alice, uniqueBytes(5000))
+    const cid = up.body.blob.ref.$link
+    const before = pds.ctx.sequencer.latestSeq()
+    // Just before the write's transaction, the sweep's deletion of the row commits and its file goes.
+    const sequencer = pds.ctx.sequencer
+    const realTransaction = sequencer.writeTransaction
+    sequencer.writeTransaction = function <T>(this: typeof sequencer, fn: () => T): T {
+      sequencer.writeTransaction = realTransaction
+      pds.db.prepare('DELETE FROM blob WHERE did = ? AND cid = ?').run(alice.did, cid)
+      rmSync(path.join(pds.dataDir, 'blobs', alice.did, cid))
+      return realTransaction.call(this, fn) as T
+    }
+    try {
+      const res = await createPost(pds, alice, up.body.blob, 'too late')
+      assert.equal(res.status, 400)
+      assert.equal(res.body.error, 'BlobNotFound')
+    } finally {
+      sequencer.writeTransaction = realTransaction
+    }
+    assert.equal(pds.ctx.sequencer.latestSeq(), before, 'nothing was committed')
+  })
+
+  for (const moment of ['while its bytes stream in', 'while it moves into place'] as const) {
+    it(`an upload whose account is deleted ${moment} fails cleanly and leaves nothing on disk`, async () => {
+      const carol = await createUser(pds)
+      const deleteCarol = () =>
+        xrpc(pds, 'com.atproto.admin.deleteAccount', { headers: { authorization: pds.adminAuth }, body: { did: carol.did } })
+      let push!: ReadableStreamDefaultController<Uint8Array>
+      const body = new ReadableStream<Uint8Array>({ start: (c) => void (push = c) })
+      push.enqueue(new Uint8Array(1000).fill(7))
+      const realUpload = pds.ctx.blobStore.upload.bind(pds.ctx.blobStore)
+      const realRename = fsp.rename
+      let deleted: Promise<{ status: number }> | undefined
+      if (moment === 'while its bytes stream in') {
+        // Delete the account once the server is reading the body, then let the body finish.
+        pds.ctx.blobStore.upload = (...args) => {
+          deleted = deleteCarol()
+          void deleted.then(() => {
+            push.enqueue(new Uint8Array(1000).fill(8))
+            push.close()
+          })
+          return realUpload(...args)
+        }
+      } else {
+        push.close()
+        // The bytes are in; as they move into the account's folder, the account's deletion commits.
+        fsp.rename = async (from, to) => {
+          if (String(to).includes(carol.did)) {
+            const committed = once(pds.ctx.sequencer, 'events')
+            deleted = deleteCarol()
+            await committed
+          }
+          return realRename(from, to)
+        }
+        syncBuiltinESMExports()
+      }
+      const response = fetch(`${pds.url}/xrpc/com.atproto.repo.uploadBlob`, {
+        method: 'POST',
+        headers: { ...bearer(carol), 'content-type': 'image/png' },
+        body,
+        duplex: 'half',
+      } as RequestInit)
+      try {
+        const res = await response
+        const answer = (await res.json()) as { error?: string }
+        assert.equal(res.status, 403)
+        assert.equal(answer.error, 'AccountNotFound')
+        assert.ok(deleted)
+        assert.equal((await deleted).status, 200)
+      } finally {
+        pds.ctx.blobStore.upload = realUpload
+        fsp.rename = realRename
+        syncBuiltinESMExports()
+      }
+      assert.equal(pds.ctx.accounts.store.byDid(carol.did), undefined)
+      assert.equal(existsSync(path.join(pds.dataDir, 'blobs', carol.did)), false, "the deleted account's folder is gone")
+      assert.deepEqual(readdirSync(path.join(pds.dataDir, 'tmp')), [], 'no temporary upload left')
+    })
+  }
+})
