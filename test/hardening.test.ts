@@ -6,6 +6,7 @@ import fsp from 'node:fs/promises'
 import { syncBuiltinESMExports } from 'node:module'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { TID } from '@atproto/common-web'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { createUser, startPds, xrpc, type TestPds } from './helpers/pds.ts'
 
@@ -237,4 +238,54 @@ describe('blob bytes under concurrency', () => {
       assert.deepEqual(readdirSync(path.join(pds.dataDir, 'tmp')), [], 'no temporary upload left')
     })
   }
+})
+
+describe('the admin password', () => {
+  let plc: TestPlc
+  let pds: TestPds
+  let dave: User
+
+  before(async () => {
+    plc = await startPlc()
+    pds = await startPds({ plcUrl: plc.url })
+    dave = await createUser(pds)
+  })
+  after(async () => {
+    await pds?.destroy()
+    await plc?.close()
+  })
+
+  it("writes no records into a user's repo", async () => {
+    const post = { $type: 'app.bsky.feed.post', text: 'not mine', createdAt: new Date().toISOString() }
+    const rkey = TID.nextStr()
+    const own = await xrpc(pds, 'com.atproto.repo.createRecord', {
+      headers: bearer(dave),
+      body: { repo: dave.did, collection: 'app.bsky.feed.post', rkey, record: post },
+    })
+    assert.equal(own.status, 200)
+    const seq = pds.ctx.sequencer.latestSeq()
+    const attempts: [string, Record<string, unknown>][] = [
+      ['com.atproto.repo.createRecord', { repo: dave.did, collection: 'app.bsky.feed.post', record: post }],
+      ['com.atproto.repo.putRecord', { repo: dave.did, collection: 'app.bsky.feed.post', rkey, record: post }],
+      ['com.atproto.repo.deleteRecord', { repo: dave.did, collection: 'app.bsky.feed.post', rkey }],
+      [
+        'com.atproto.repo.applyWrites',
+        { repo: dave.did, writes: [{ $type: 'com.atproto.repo.applyWrites#create', collection: 'app.bsky.feed.post', value: post }] },
+      ],
+    ]
+    for (const [nsid, body] of attempts) {
+      const res = await xrpc(pds, nsid, { headers: { authorization: pds.adminAuth }, body })
+      assert.equal(res.status, 401, nsid)
+      assert.equal(res.body.error, 'AuthenticationRequired', nsid)
+    }
+    assert.equal(pds.ctx.sequencer.latestSeq(), seq, 'nothing was committed')
+    assert.equal(pds.ctx.repo.readRecord(dave.did, 'app.bsky.feed.post', rkey)?.cid, own.body.cid)
+  })
+
+  it('still manages accounts', async () => {
+    const subject = { $type: 'com.atproto.admin.defs#repoRef', did: dave.did }
+    const res = await xrpc(pds, 'com.atproto.admin.getSubjectStatus', { query: { did: dave.did }, headers: { authorization: pds.adminAuth } })
+    assert.equal(res.status, 200)
+    assert.deepEqual(res.body.subject, subject)
+  })
 })
