@@ -11,6 +11,7 @@ import { openDatabase, type Db } from './db/index.ts'
 import type { Logger } from './logger.ts'
 import { startMaintenance } from './maintenance.ts'
 import { trustProxyFn } from './util/net.ts'
+import { describeListen, isLoopbackAddress } from './util/listen.ts'
 import { watchFirehose } from './relay/firehose-watch.ts'
 import { assignRequestId } from './request-log.ts'
 import { bannerText, renderStatusPage, wantsHtml } from './status/status-page.ts'
@@ -117,9 +118,19 @@ export async function startServer(cfg: Config, log: Logger, opts: ContextOptions
   server.requestTimeout = 5 * 60_000
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(cfg.port, () => resolve())
+    server.listen(cfg.port, cfg.bindHost, () => resolve())
   })
-  const { port } = server.address() as AddressInfo
+  const address = server.address() as AddressInfo
+  const { port } = address
+  // Dev settings beyond this machine turn the server into an open proxy (plain-http resolution, no SSRF guard) and
+  // an open PLC directory; allowed, because someone asked for it with PDS_BIND_HOST, but said loudly.
+  if ((cfg.devMode || cfg.hostname === 'localhost') && !isLoopbackAddress(address.address)) {
+    log.warn(
+      { listen: describeListen(address) },
+      'dev mode reachable from other machines (PDS_BIND_HOST): it resolves identities over plain http with no SSRF ' +
+        'guard and may serve an open PLC directory; set a real PDS_HOSTNAME for a public server',
+    )
+  }
   const stopMaintenance = startMaintenance(ctx)
   // Tell the relays we are here (a no-op unless PDS_FEDERATION_ENABLED), and again if every subscriber goes away.
   ctx.relay.start()

@@ -1,12 +1,16 @@
 // Hardening for the open internet: blob bytes never lost under concurrent writes, sweeps and account deletion.
 import assert from 'node:assert/strict'
+import dns from 'node:dns'
 import { once } from 'node:events'
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import fsp from 'node:fs/promises'
 import { syncBuiltinESMExports } from 'node:module'
+import net from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { TID } from '@atproto/common-web'
+import { createLogger } from '../src/logger.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { createUser, startPds, xrpc, type TestPds } from './helpers/pds.ts'
 
@@ -287,5 +291,78 @@ describe('the admin password', () => {
     const res = await xrpc(pds, 'com.atproto.admin.getSubjectStatus', { query: { did: dave.did }, headers: { authorization: pds.adminAuth } })
     assert.equal(res.status, 200)
     assert.deepEqual(res.body.subject, subject)
+  })
+})
+
+/** This machine's first non-loopback IPv4 address, if it has one. */
+const externalIPv4 = Object.values(os.networkInterfaces())
+  .flat()
+  .find((a) => a && a.family === 'IPv4' && !a.internal)?.address
+
+/** Whether a TCP connection to host:port is accepted. */
+function connects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+describe('dev mode listens on this machine only', () => {
+  let plc: TestPlc
+  before(async () => {
+    plc = await startPlc()
+  })
+  after(async () => {
+    await plc?.close()
+  })
+
+  it('binds 127.0.0.1 with no PDS_HOSTNAME, and localhost URLs reach it however localhost resolves', async () => {
+    const pds = await startPds({ plcUrl: plc.url })
+    const lookup = dns.lookup
+    let asked = 0
+    try {
+      const { address, port } = pds.server.address() as net.AddressInfo
+      assert.equal(address, '127.0.0.1')
+      if (externalIPv4) assert.equal(await connects(externalIPv4, port), false, `not reachable on ${externalIPv4}`)
+      else console.log('# no non-loopback IPv4 address here: only the bound address is checked')
+      // Where /etc/hosts names ::1 first, Node's clients try it, are refused, and fall back to 127.0.0.1.
+      dns.lookup = ((host: string, opts: any, cb: any) => {
+        if (host !== 'localhost') return lookup(host, opts, cb)
+        asked++
+        const all = [
+          { address: '::1', family: 6 },
+          { address: '127.0.0.1', family: 4 },
+        ]
+        process.nextTick(() => (opts?.all ? cb(null, all) : cb(null, all[0].address, all[0].family)))
+      }) as typeof dns.lookup
+      const res = await fetch(`http://localhost:${port}/xrpc/_health`)
+      assert.equal(res.status, 200)
+      assert.ok(((await res.json()) as { version?: string }).version)
+      assert.ok(asked > 0, 'the client looked localhost up')
+    } finally {
+      dns.lookup = lookup
+      await pds.destroy()
+    }
+  })
+
+  it('listens elsewhere when PDS_BIND_HOST says so, with a warning', { skip: !externalIPv4 && 'no non-loopback IPv4 address' }, async () => {
+    const lines: { level: number; msg: string; listen?: string }[] = []
+    const log = createLogger('warn', { destination: { write: (line: string) => void lines.push(JSON.parse(line)) } })
+    const pds = await startPds({ plcUrl: plc.url, env: { PDS_BIND_HOST: '0.0.0.0' }, log })
+    try {
+      const { address, port } = pds.server.address() as net.AddressInfo
+      assert.equal(address, '0.0.0.0')
+      assert.equal(await connects(externalIPv4!, port), true)
+      const warning = lines.find((l) => /dev mode reachable from other machines/.test(l.msg))
+      assert.ok(warning, JSON.stringify(lines))
+      assert.equal(warning.level, 40)
+      assert.equal(warning.listen, `0.0.0.0:${port} (all interfaces)`)
+    } finally {
+      await pds.destroy()
+    }
   })
 })
