@@ -4,6 +4,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import cors from 'cors'
 import express from 'express'
+import { localHandleDid } from './account/handle-lookup.ts'
 import { routes } from './api/routes.ts'
 import type { Config } from './config/index.ts'
 import { createContext, type AppContext, type ContextOptions } from './context.ts'
@@ -63,15 +64,15 @@ export function createApp(ctx: AppContext, db: Db): express.Express {
     res.type('text/plain').send('User-agent: *\nAllow: /\n')
   })
 
-  // Handle verification for subdomain handles: the Host header names the handle.
+  // Handle verification for subdomain handles: the Host header names the handle (of an active account only).
   app.get('/.well-known/atproto-did', (req, res) => {
     const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase()
-    const account = host ? ctx.accounts.store.byHandle(host) : undefined
-    if (!account) {
+    const did = host ? localHandleDid(ctx.accounts.store, ctx.cfg.serviceHandleDomains, host) : undefined
+    if (!did) {
       res.status(404).type('text/plain').send('User not found')
       return
     }
-    res.type('text/plain').send(account.did)
+    res.type('text/plain').send(did)
   })
 
   if (ctx.cfg.embeddedPlc) {

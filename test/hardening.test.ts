@@ -1,6 +1,7 @@
 // Hardening for the open internet: blob bytes never lost under concurrent writes, sweeps and account deletion.
 import assert from 'node:assert/strict'
 import dns from 'node:dns'
+import http from 'node:http'
 import { once } from 'node:events'
 import { existsSync, readdirSync, rmSync } from 'node:fs'
 import fsp from 'node:fs/promises'
@@ -364,5 +365,78 @@ describe('dev mode listens on this machine only', () => {
     } finally {
       await pds.destroy()
     }
+  })
+})
+
+/** GET `urlPath` with `host` as the Host header (fetch() will not send another Host). */
+function getWithHost(pds: TestPds, urlPath: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: new URL(pds.url).port, path: urlPath, headers: { host } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode!, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+describe('handles of inactive accounts stop resolving', () => {
+  let plc: TestPlc
+  let pds: TestPds
+  const admin = () => ({ authorization: pds.adminAuth })
+  const subject = (did: string) => ({ $type: 'com.atproto.admin.defs#repoRef', did })
+
+  before(async () => {
+    plc = await startPlc()
+    pds = await startPds({ plcUrl: plc.url })
+  })
+  after(async () => {
+    await pds?.destroy()
+    await plc?.close()
+  })
+
+  /** What resolveHandle and /.well-known/atproto-did say about `user`'s handle: the DID, or the refusals. */
+  async function resolved(user: User): Promise<{ xrpc: string; wellKnown: string }> {
+    const res = await xrpc(pds, 'com.atproto.identity.resolveHandle', { query: { handle: user.handle } })
+    const wk = await getWithHost(pds, '/.well-known/atproto-did', user.handle)
+    return {
+      xrpc: res.status === 200 ? res.body.did : `${res.status} ${res.body.error}`,
+      wellKnown: wk.status === 200 ? wk.body : `${wk.status} ${wk.body}`,
+    }
+  }
+  const gone = { xrpc: '400 HandleNotFound', wellKnown: '404 User not found' }
+
+  it('deactivated: not found until reactivated', async () => {
+    const user = await createUser(pds)
+    assert.deepEqual(await resolved(user), { xrpc: user.did, wellKnown: user.did })
+    const off = await xrpc(pds, 'com.atproto.server.deactivateAccount', { headers: bearer(user), body: {} })
+    assert.equal(off.status, 200)
+    assert.deepEqual(await resolved(user), gone)
+    const on = await xrpc(pds, 'com.atproto.server.activateAccount', { method: 'POST', headers: bearer(user) })
+    assert.equal(on.status, 200)
+    assert.deepEqual(await resolved(user), { xrpc: user.did, wellKnown: user.did })
+  })
+
+  it('taken down: not found until the takedown is lifted', async () => {
+    const user = await createUser(pds)
+    assert.deepEqual(await resolved(user), { xrpc: user.did, wellKnown: user.did })
+    const down = await xrpc(pds, 'com.atproto.admin.updateSubjectStatus', {
+      headers: admin(),
+      body: { subject: subject(user.did), takedown: { applied: true } },
+    })
+    assert.equal(down.status, 200)
+    assert.deepEqual(await resolved(user), gone)
+    await xrpc(pds, 'com.atproto.admin.updateSubjectStatus', { headers: admin(), body: { subject: subject(user.did), takedown: { applied: false } } })
+    assert.deepEqual(await resolved(user), { xrpc: user.did, wellKnown: user.did })
+  })
+
+  it('deleted: not found', async () => {
+    const user = await createUser(pds)
+    assert.deepEqual(await resolved(user), { xrpc: user.did, wellKnown: user.did })
+    const del = await xrpc(pds, 'com.atproto.admin.deleteAccount', { headers: admin(), body: { did: user.did } })
+    assert.equal(del.status, 200)
+    assert.deepEqual(await resolved(user), gone)
   })
 })
