@@ -15,7 +15,8 @@ import { trustProxyFn } from './util/net.ts'
 import { describeListen, isLoopbackAddress } from './util/listen.ts'
 import { watchFirehose } from './relay/firehose-watch.ts'
 import { assignRequestId } from './request-log.ts'
-import { bannerText, renderStatusPage, wantsHtml } from './status/status-page.ts'
+import { bannerText, renderStatusPage, STATUS_DETAILS_PATH, wantsHtml } from './status/status-page.ts'
+import { PdsError } from './errors.ts'
 import { createXrpcRouter, xrpcErrorHandler } from './xrpc/router.ts'
 
 export type PdsServer = {
@@ -38,26 +39,40 @@ export function createApp(ctx: AppContext, db: Db): express.Express {
   app.use(cors({ maxAge: 86400 }))
   app.use(ctx.rateLimiter.syncMiddleware)
 
-  // Browsers get the operator's status page; everything else the reference's plain-text banner.
+  // Browsers get the status page; everything else the reference's plain-text banner. Both are public: figures only.
+  const statusPage = (details: boolean) => {
+    const firehose = ctx.firehose.stats()
+    return renderStatusPage({
+      version: ctx.version,
+      publicUrl: ctx.cfg.publicUrl,
+      hostname: ctx.cfg.hostname,
+      accounts: ctx.accounts.store.count(),
+      latestSeq: firehose.latestSeq,
+      firehose,
+      federationEnabled: ctx.cfg.federation.enabled,
+      relays: ctx.relay.status(),
+      startedAt,
+      now: new Date().toISOString(),
+      details,
+    })
+  }
   app.get('/', (req, res) => {
     if (!wantsHtml(req.headers.accept)) {
       res.type('text/plain').send(bannerText(ctx.version))
       return
     }
-    const firehose = ctx.firehose.stats()
-    res.type('html').send(
-      renderStatusPage({
-        version: ctx.version,
-        publicUrl: ctx.cfg.publicUrl,
-        hostname: ctx.cfg.hostname,
-        accounts: ctx.accounts.store.count(),
-        latestSeq: firehose.latestSeq,
-        firehose,
-        federationEnabled: ctx.cfg.federation.enabled,
-        relays: ctx.relay.status(),
-        startedAt,
-        now: new Date().toISOString(),
-      }),
+    res.type('html').send(statusPage(false))
+  })
+  // The operator's view, with each firehose subscriber's address: HTTP Basic admin:<PDS_ADMIN_PASSWORD>, which a
+  // browser asks for when told so by the 401.
+  app.get(STATUS_DETAILS_PATH, (req, res, next) => {
+    ctx.auth.verify('admin', req).then(
+      () => res.type('html').set('Cache-Control', 'no-store').send(statusPage(true)),
+      (err) => {
+        if (!(err instanceof PdsError)) return next(err)
+        res.status(401).set('WWW-Authenticate', 'Basic realm="Aurora Locus operator", charset="UTF-8"')
+        res.type('text/plain').send('Admin password required\n')
+      },
     )
   })
   app.get('/robots.txt', (_req, res) => {

@@ -11,6 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { TID } from '@atproto/common-web'
+import WebSocket from 'ws'
 import { createLogger } from '../src/logger.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { createUser, startPds, xrpc, type TestPds } from './helpers/pds.ts'
@@ -438,5 +439,51 @@ describe('handles of inactive accounts stop resolving', () => {
     const del = await xrpc(pds, 'com.atproto.admin.deleteAccount', { headers: admin(), body: { did: user.did } })
     assert.equal(del.status, 200)
     assert.deepEqual(await resolved(user), gone)
+  })
+})
+
+describe('the public status page names no firehose subscriber', () => {
+  let plc: TestPlc
+  let pds: TestPds
+  before(async () => {
+    plc = await startPlc()
+    pds = await startPds({ plcUrl: plc.url })
+  })
+  after(async () => {
+    await pds?.destroy()
+    await plc?.close()
+  })
+
+  it('shows counts to everyone and addresses only with the admin password', async () => {
+    const connected = once(pds.ctx.firehose, 'connect', { signal: AbortSignal.timeout(5000) })
+    const ws = new WebSocket(`${pds.url.replace('http', 'ws')}/xrpc/com.atproto.sync.subscribeRepos`)
+    try {
+      const [sub] = await connected
+      const address = sub.remoteAddress
+      assert.match(address, /\d/, 'the server knows the address')
+      const page = async (urlPath: string, headers: Record<string, string> = {}) => {
+        const res = await fetch(pds.url + urlPath, { headers })
+        return { status: res.status, headers: res.headers, body: await res.text() }
+      }
+      const html = await page('/', { accept: 'text/html' })
+      assert.equal(html.status, 200)
+      assert.match(html.body, /id="subscribers">1</)
+      assert.ok(!html.body.includes(address), 'no address on the status page')
+      const banner = await page('/')
+      assert.match(banner.body, /AT Protocol Personal Data Server/)
+      assert.ok(!banner.body.includes(address), 'no address in the banner')
+
+      const anonymous = await page('/status', { accept: 'text/html' })
+      assert.equal(anonymous.status, 401)
+      assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Basic /)
+      assert.ok(!anonymous.body.includes(address))
+      const wrong = await page('/status', { authorization: 'Basic ' + Buffer.from('admin:guess').toString('base64') })
+      assert.equal(wrong.status, 401)
+      const operator = await page('/status', { authorization: pds.adminAuth })
+      assert.equal(operator.status, 200)
+      assert.ok(operator.body.includes(`<td>${address}</td>`), 'the operator sees who is subscribed')
+    } finally {
+      ws.close()
+    }
   })
 })
