@@ -10,7 +10,11 @@ import type { AccountStore } from './account-store.ts'
  * one of our service domains: the answer is "not found", and nobody outside should be asked. Undefined for any other
  * handle: not ours to answer.
  */
-export function localHandleDid(store: AccountStore, serviceDomains: readonly string[], handle: string): string | null | undefined {
+export function localHandleDid(
+  store: AccountStore,
+  serviceDomains: readonly string[],
+  handle: string,
+): string | null | undefined {
   const account = store.byHandle(handle)
   if (account && repoStatusOf(account).active) return account.did
   return isServiceHandle(handle, serviceDomains) ? null : undefined

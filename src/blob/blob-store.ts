@@ -139,7 +139,7 @@ export class BlobStore {
       .catch((err) => this.log.warn({ err, did }, 'blob delete failed'))
   }
 
-  /** Every blob byte of an account (deletion), once uploads in flight have finished; its rows go with the account row. */
+  /** Every blob byte of an account (deletion), after the uploads in flight; its rows went with the account row. */
   async deleteAll(did: string): Promise<void> {
     await this.lock.run(did, () => rm(path.join(this.root, did), { recursive: true, force: true }))
   }
