@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import dns from 'node:dns'
 import http from 'node:http'
 import { once } from 'node:events'
-import { existsSync, readdirSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import fsp from 'node:fs/promises'
 import { syncBuiltinESMExports } from 'node:module'
 import net from 'node:net'
@@ -484,6 +484,53 @@ describe('the public status page names no firehose subscriber', () => {
       assert.ok(operator.body.includes(`<td>${address}</td>`), 'the operator sees who is subscribed')
     } finally {
       ws.close()
+    }
+  })
+})
+
+describe('the data directory is private', () => {
+  let plc: TestPlc
+  let root: string
+  before(async () => {
+    plc = await startPlc()
+    root = mkdtempSync(path.join(os.tmpdir(), 'aurora-modes-'))
+  })
+  after(async () => {
+    await plc?.close()
+    if (root) rmSync(root, { recursive: true, force: true })
+  })
+  const mode = (p: string) => (statSync(p).mode & 0o777).toString(8)
+
+  it('creates folders 0700 and files 0600: signing keys, secrets, uploads', async () => {
+    const dataDir = path.join(root, 'fresh', 'data')
+    const pds = await startPds({ plcUrl: plc.url, dataDir })
+    try {
+      const user = await createUser(pds)
+      const up = await upload(pds, user, uniqueBytes(7000))
+      assert.equal(up.status, 200)
+      assert.equal(mode(dataDir), '700')
+      for (const dir of ['blobs', 'tmp', path.join('blobs', user.did)]) assert.equal(mode(path.join(dataDir, dir)), '700', dir)
+      for (const file of ['pds.sqlite', 'pds.sqlite-wal', 'pds.sqlite-shm', 'secrets.json']) {
+        assert.equal(mode(path.join(dataDir, file)), '600', file)
+      }
+      assert.equal(mode(path.join(dataDir, 'blobs', user.did, up.body.blob.ref.$link)), '600', 'an upload')
+    } finally {
+      await pds.destroy()
+    }
+  })
+
+  it('tightens what an older version left readable', async () => {
+    const dataDir = path.join(root, 'older')
+    const first = await startPds({ plcUrl: plc.url, dataDir })
+    await first.close()
+    for (const dir of ['', 'blobs', 'tmp']) chmodSync(path.join(dataDir, dir), 0o755)
+    for (const file of ['pds.sqlite', 'secrets.json']) chmodSync(path.join(dataDir, file), 0o644)
+    const again = await startPds({ plcUrl: plc.url, dataDir })
+    try {
+      for (const dir of ['', 'blobs', 'tmp']) assert.equal(mode(path.join(dataDir, dir)), '700', dir || 'data')
+      for (const file of ['pds.sqlite', 'secrets.json']) assert.equal(mode(path.join(dataDir, file)), '600', file)
+    } finally {
+      await again.destroy()
     }
   })
 })
