@@ -64,7 +64,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const sequencer = new Sequencer(db)
   const records = new RecordIndex(db)
   const blobs = new BlobIndex(db)
-  const blobStore = new BlobStore(cfg.dataDirectory, blobs, log)
+  const blobStore = new BlobStore(cfg.dataDirectory, blobs, (did) => store.byDid(did) !== undefined, log)
   const identity = new IdentityResolver({ plcUrl: cfg.didPlcUrl, devMode: cfg.devMode })
   const rateLimiter = createRateLimiter(cfg, { log })
   const repo = new RepoService({

@@ -3,6 +3,7 @@
 export type ErrorKind =
   | 'invalid' // the request cannot be done as asked (most "not found"s too: the reference answers them with 400)
   | 'auth' // credentials missing, or not good enough for this
+  | 'forbidden' // credentials fine, but what they name is gone (an account deleted mid-request)
   | 'notFound' // served content that is not there (blobs)
   | 'tooLarge'
   | 'rateLimited'
@@ -31,6 +32,13 @@ export class InvalidRequestError extends PdsError {
 export class AuthRequiredError extends PdsError {
   constructor(message = 'Authentication Required', error = 'AuthenticationRequired') {
     super('auth', error, message)
+  }
+}
+
+/** The reference's 403s, e.g. AccountNotFound for an account deleted while its request was running. */
+export class ForbiddenError extends PdsError {
+  constructor(message = 'Forbidden', error = 'Forbidden') {
+    super('forbidden', error, message)
   }
 }
 

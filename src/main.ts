@@ -1,9 +1,11 @@
 // Start the server: parse config (exit 1 with one line on a bad value), listen, stop gracefully on SIGINT/SIGTERM.
+import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { ConfigError, configFromProcessEnv, type Config } from './config/index.ts'
 import { MigrationError } from './db/migrate.ts'
 import { createLogger } from './logger.ts'
 import { startServer } from './server.ts'
+import { describeListen } from './util/listen.ts'
 
 let cfg: Config
 try {
@@ -24,6 +26,8 @@ try {
     {
       url: cfg.publicUrl,
       port: cfg.port,
+      // Dev mode: "127.0.0.1:3000 (this machine only)" unless PDS_BIND_HOST says otherwise.
+      listen: describeListen(pds.server.address() as AddressInfo),
       dataDirectory: cfg.dataDirectory,
       plc: cfg.didPlcUrl,
       startupMs: Math.round(performance.now()),

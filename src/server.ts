@@ -4,6 +4,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import cors from 'cors'
 import express from 'express'
+import { localHandleDid } from './account/handle-lookup.ts'
 import { routes } from './api/routes.ts'
 import type { Config } from './config/index.ts'
 import { createContext, type AppContext, type ContextOptions } from './context.ts'
@@ -11,9 +12,11 @@ import { openDatabase, type Db } from './db/index.ts'
 import type { Logger } from './logger.ts'
 import { startMaintenance } from './maintenance.ts'
 import { trustProxyFn } from './util/net.ts'
+import { describeListen, isLoopbackAddress } from './util/listen.ts'
 import { watchFirehose } from './relay/firehose-watch.ts'
 import { assignRequestId } from './request-log.ts'
-import { bannerText, renderStatusPage, wantsHtml } from './status/status-page.ts'
+import { bannerText, renderStatusPage, STATUS_DETAILS_PATH, wantsHtml } from './status/status-page.ts'
+import { PdsError } from './errors.ts'
 import { createXrpcRouter, xrpcErrorHandler } from './xrpc/router.ts'
 
 export type PdsServer = {
@@ -36,41 +39,56 @@ export function createApp(ctx: AppContext, db: Db): express.Express {
   app.use(cors({ maxAge: 86400 }))
   app.use(ctx.rateLimiter.syncMiddleware)
 
-  // Browsers get the operator's status page; everything else the reference's plain-text banner.
+  // Browsers get the status page; everything else the reference's plain-text banner. Both are public: figures only.
+  const statusPage = (details: boolean) => {
+    const firehose = ctx.firehose.stats()
+    return renderStatusPage({
+      version: ctx.version,
+      publicUrl: ctx.cfg.publicUrl,
+      hostname: ctx.cfg.hostname,
+      accounts: ctx.accounts.store.count(),
+      latestSeq: firehose.latestSeq,
+      firehose,
+      federationEnabled: ctx.cfg.federation.enabled,
+      relays: ctx.relay.status(),
+      startedAt,
+      now: new Date().toISOString(),
+      details,
+    })
+  }
   app.get('/', (req, res) => {
     if (!wantsHtml(req.headers.accept)) {
       res.type('text/plain').send(bannerText(ctx.version))
       return
     }
-    const firehose = ctx.firehose.stats()
-    res.type('html').send(
-      renderStatusPage({
-        version: ctx.version,
-        publicUrl: ctx.cfg.publicUrl,
-        hostname: ctx.cfg.hostname,
-        accounts: ctx.accounts.store.count(),
-        latestSeq: firehose.latestSeq,
-        firehose,
-        federationEnabled: ctx.cfg.federation.enabled,
-        relays: ctx.relay.status(),
-        startedAt,
-        now: new Date().toISOString(),
-      }),
+    res.type('html').send(statusPage(false))
+  })
+  // The operator's view, with each firehose subscriber's address: HTTP Basic admin:<PDS_ADMIN_PASSWORD>, which a
+  // browser asks for when told so by the 401.
+  app.get(STATUS_DETAILS_PATH, (req, res, next) => {
+    ctx.auth.verify('admin', req).then(
+      () => res.type('html').set('Cache-Control', 'no-store').send(statusPage(true)),
+      (err) => {
+        // Too many wrong passwords from this client: the 429 (with its headers) from the error handler.
+        if (!(err instanceof PdsError) || err.kind === 'rateLimited') return next(err)
+        res.status(401).set('WWW-Authenticate', 'Basic realm="Aurora Locus operator", charset="UTF-8"')
+        res.type('text/plain').send('Admin password required\n')
+      },
     )
   })
   app.get('/robots.txt', (_req, res) => {
     res.type('text/plain').send('User-agent: *\nAllow: /\n')
   })
 
-  // Handle verification for subdomain handles: the Host header names the handle.
+  // Handle verification for subdomain handles: the Host header names the handle (of an active account only).
   app.get('/.well-known/atproto-did', (req, res) => {
     const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase()
-    const account = host ? ctx.accounts.store.byHandle(host) : undefined
-    if (!account) {
+    const did = host ? localHandleDid(ctx.accounts.store, ctx.cfg.serviceHandleDomains, host) : undefined
+    if (!did) {
       res.status(404).type('text/plain').send('User not found')
       return
     }
-    res.type('text/plain').send(account.did)
+    res.type('text/plain').send(did)
   })
 
   if (ctx.cfg.embeddedPlc) {
@@ -117,9 +135,19 @@ export async function startServer(cfg: Config, log: Logger, opts: ContextOptions
   server.requestTimeout = 5 * 60_000
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(cfg.port, () => resolve())
+    server.listen(cfg.port, cfg.bindHost, () => resolve())
   })
-  const { port } = server.address() as AddressInfo
+  const address = server.address() as AddressInfo
+  const { port } = address
+  // Dev settings beyond this machine turn the server into an open proxy (plain-http resolution, no SSRF guard) and
+  // an open PLC directory; allowed, because someone asked for it with PDS_BIND_HOST, but said loudly.
+  if ((cfg.devMode || cfg.hostname === 'localhost') && !isLoopbackAddress(address.address)) {
+    log.warn(
+      { listen: describeListen(address) },
+      'dev mode reachable from other machines (PDS_BIND_HOST): it resolves identities over plain http with no SSRF ' +
+        'guard and may serve an open PLC directory; set a real PDS_HOSTNAME for a public server',
+    )
+  }
   const stopMaintenance = startMaintenance(ctx)
   // Tell the relays we are here (a no-op unless PDS_FEDERATION_ENABLED), and again if every subscriber goes away.
   ctx.relay.start()

@@ -11,7 +11,7 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'aurora-config-'))
 after(() => rmSync(tmp, { recursive: true, force: true }))
 const prodSecrets = {
   PDS_JWT_SECRET: 'a-long-enough-jwt-secret',
-  PDS_ADMIN_PASSWORD: 'admin-pw',
+  PDS_ADMIN_PASSWORD: 'a-long-enough-admin-password',
   PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: 'aa'.repeat(32),
 }
 
@@ -63,6 +63,30 @@ describe('config', () => {
     assert.equal(cfg.federation.autoStream, true, 'auto stream follows the master switch')
   })
 
+  it('wants an admin password of at least 16 characters in production', () => {
+    const prod = { PDS_HOSTNAME: 'pds.example.com', ...prodSecrets }
+    assert.throws(
+      () => parseConfig({ ...prod, PDS_ADMIN_PASSWORD: 'x' }),
+      (err: Error) => err instanceof ConfigError && /^PDS_ADMIN_PASSWORD: must be at least 16 characters/.test(err.message),
+    )
+    assert.throws(() => parseConfig({ ...prod, PDS_ADMIN_PASSWORD: 'f'.repeat(15) }), { message: /^PDS_ADMIN_PASSWORD: / })
+    assert.equal(parseConfig({ ...prod, PDS_ADMIN_PASSWORD: 'f'.repeat(16) }).secrets.adminPassword, 'f'.repeat(16))
+    // Dev mode listens on this machine only; its generated password is long anyway.
+    const dev = parseConfig({ PDS_DATA_DIRECTORY: path.join(tmp, 'dev-admin'), PDS_ADMIN_PASSWORD: 'dev' })
+    assert.equal(dev.secrets.adminPassword, 'dev')
+    assert.ok(parseConfig({ PDS_DATA_DIRECTORY: path.join(tmp, 'dev-generated') }).secrets.adminPassword.length >= 16)
+  })
+
+  it('listens on 127.0.0.1 in dev mode and on every interface in production, unless PDS_BIND_HOST says', () => {
+    const dir = path.join(tmp, 'bind')
+    assert.equal(parseConfig({ PDS_DATA_DIRECTORY: dir }).bindHost, '127.0.0.1')
+    assert.equal(parseConfig({ PDS_DATA_DIRECTORY: dir, PDS_BIND_HOST: '0.0.0.0' }).bindHost, '0.0.0.0')
+    const prod = { PDS_HOSTNAME: 'pds.example.com', ...prodSecrets }
+    assert.equal(parseConfig(prod).bindHost, undefined)
+    assert.equal(parseConfig({ ...prod, PDS_DEV_MODE: 'true' }).bindHost, '127.0.0.1', 'dev mode on any hostname')
+    assert.equal(parseConfig({ ...prod, PDS_BIND_HOST: '::' }).bindHost, '::')
+  })
+
   it('accepts PDS_CRAWLERS as an alias of PDS_FEDERATION_RELAY_URLS', () => {
     const dir = path.join(tmp, 'alias')
     const cfg = parseConfig({ PDS_DATA_DIRECTORY: dir, PDS_CRAWLERS: 'https://relay.one, https://relay.two/' })
@@ -78,6 +102,7 @@ describe('config', () => {
     ['PDS_SERVICE_HANDLE_DOMAINS', 'example.com', /^PDS_SERVICE_HANDLE_DOMAINS: .*start with a dot/],
     ['PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX', 'xyz', /^PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: /],
     ['PDS_LOG_LEVEL', 'loud', /^PDS_LOG_LEVEL: /],
+    ['PDS_BIND_HOST', 'localhost', /^PDS_BIND_HOST: expected an IP address/],
   ] as const) {
     it(`names the variable for a bad ${name}=${value}`, () => {
       assert.throws(

@@ -17,6 +17,7 @@ describe('npm start (embedded PLC, zero config)', () => {
   let child: ChildProcess
   let url: string
   let startupMs: number
+  let listen: string
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-start-'))
@@ -24,6 +25,7 @@ describe('npm start (embedded PLC, zero config)', () => {
     const started = await spawnServer({ PDS_PORT: String(port), PDS_DATA_DIRECTORY: dir })
     child = started.child
     startupMs = started.listening.startupMs
+    listen = started.listening.listen
     url = `http://localhost:${port}`
   })
   after(async () => {
@@ -33,6 +35,8 @@ describe('npm start (embedded PLC, zero config)', () => {
 
   it('reports its startup time and answers _health', async () => {
     assert.equal(typeof startupMs, 'number')
+    // Dev mode is for this machine: the listening line says so.
+    assert.equal(listen, `127.0.0.1:${port} (this machine only)`)
     console.log(`# startup to listening: ${startupMs} ms`)
     const res = await fetch(`${url}/xrpc/_health`)
     assert.equal(res.status, 200)

@@ -64,10 +64,23 @@ describe('status page', { skip: skipWithout(CHROMIUM) }, () => {
     assert.equal(await text('#accounts'), String(pds.ctx.accounts.store.count()))
     assert.equal(await text('#latest-seq'), String(pds.ctx.sequencer.latestSeq()))
     assert.equal(await text('#subscribers'), '1')
-    assert.equal(await page.$$eval('#subscriber-table tbody tr', (rows) => rows.length), 1)
+    // Public: how many, not who.
+    const address = pds.ctx.firehose.stats().subscribers[0].remoteAddress
+    assert.equal(await page.$('#subscriber-table'), null)
+    assert.match((await text('#subscriber-summary')) ?? '', /^1 connected/)
+    assert.ok(!(await page.content()).includes(address), `the public page shows no subscriber address (${address})`)
     assert.match((await text('body')) ?? '', /Federation is off/)
     const screenshot = await page.screenshot({ type: 'png' })
     assert.ok(screenshot.length > 1000)
+
+    // The operator's view: the browser answers the Basic challenge with the admin password, and the page lists the
+    // subscribers with their addresses.
+    const operator = await browser.newPage()
+    await operator.authenticate({ username: 'admin', password: pds.ctx.cfg.secrets.adminPassword })
+    assert.equal((await operator.goto(pds.url + '/status', { waitUntil: 'load' }))?.status(), 200)
+    const rows = await operator.$$eval('#subscriber-table tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''))
+    assert.equal(rows.length, 1)
+    assert.ok(rows[0].includes(address))
     ws.close()
   })
 

@@ -24,9 +24,13 @@ export class BlobIndex {
       unlinkRecord: db.prepare('DELETE FROM record_blob WHERE did = ? AND record_uri = ? RETURNING blob_cid').pluck(),
       unlinkRepo: db.prepare('DELETE FROM record_blob WHERE did = ?'),
       referenced: db.prepare('SELECT 1 FROM record_blob WHERE did = ? AND blob_cid = ? LIMIT 1').pluck(),
-      delete: db.prepare('DELETE FROM blob WHERE did = ? AND cid = ?'),
+      // The deletion's re-check and the deletion in one statement: no commit can link the blob in between.
+      deleteIfUnused: db.prepare(
+        `DELETE FROM blob WHERE did = ? AND cid = ? AND created_at <= ?
+         AND NOT EXISTS (SELECT 1 FROM record_blob r WHERE r.did = blob.did AND r.blob_cid = blob.cid)`,
+      ),
       staleTemp: db.prepare(
-        `SELECT did, cid FROM blob b WHERE created_at < ?
+        `SELECT did, cid, created_at FROM blob b WHERE created_at < ?
          AND NOT EXISTS (SELECT 1 FROM record_blob r WHERE r.did = b.did AND r.blob_cid = b.cid) LIMIT ?`,
       ),
       listReferenced: db.prepare(
@@ -72,13 +76,17 @@ export class BlobIndex {
     this.stmts.unlinkRepo.run(did)
   }
 
-  delete(did: string, cid: string): void {
-    this.stmts.delete.run(did, cid)
+  /**
+   * Delete the row if no record uses the blob and it was last uploaded at or before `uploadedAt` (ISO time: an
+   * upload of the same bytes after that restarts its life). True when it went.
+   */
+  deleteIfUnused(did: string, cid: string, uploadedAt: string): boolean {
+    return this.stmts.deleteIfUnused.run(did, cid, uploadedAt).changes > 0
   }
 
-  /** Unreferenced blobs uploaded before `before` (ISO time). */
-  staleTemporary(before: string, limit: number): { did: string; cid: string }[] {
-    return this.stmts.staleTemp.all(before, limit) as { did: string; cid: string }[]
+  /** Unreferenced blobs uploaded before `before` (ISO time), with their upload time. */
+  staleTemporary(before: string, limit: number): { did: string; cid: string; created_at: string }[] {
+    return this.stmts.staleTemp.all(before, limit) as { did: string; cid: string; created_at: string }[]
   }
 
   /** Referenced blob CIDs, in CID order after `cursor`, optionally only from records written after rev `since`. */

@@ -1,6 +1,12 @@
 // Blob bytes on disk, content-addressed under <data>/blobs/<did>/<cid>. Uploads stream to a temp file while being
 // hashed (and their first bytes kept for type sniffing), then move into place; the blob index says whether a record
 // uses them yet.
+//
+// Bytes must never go while a record can use them. Per account, one lock orders every step that adds or removes a
+// blob's bytes and row: an upload's move into place and its row, each deletion (re-checking, in one SQL statement,
+// that no record uses the blob and nobody uploaded it again since it was chosen), and the account's deletion. A row
+// goes before its file and appears after it, and the write path re-checks rows inside its commit transaction, so a
+// blob row that exists when a record commits means the file exists afterwards.
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream, mkdirSync, type ReadStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
@@ -12,7 +18,9 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import type { Logger } from '../logger.ts'
-import { PayloadTooLargeError } from '../errors.ts'
+import { ForbiddenError, PayloadTooLargeError } from '../errors.ts'
+import { KeyedLock } from '../repo/keyed-lock.ts'
+import { mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../util/private-fs.ts'
 import type { BlobIndex } from './blob-index.ts'
 import { blobMimeType, SNIFF_BYTES } from './mime-type.ts'
 
@@ -22,18 +30,28 @@ export const TEMP_BLOB_TTL_MS = 60 * 60 * 1000
 
 export type StoredBlob = { cid: string; mimeType: string; size: number }
 
+/** An upload that finished after its account was deleted (the reference's answer for a vanished account, 403). */
+const accountGone = () => new ForbiddenError('Account not found', 'AccountNotFound')
+
 export class BlobStore {
   private readonly root: string
   private readonly tmp: string
   private readonly index: BlobIndex
+  private readonly accountExists: (did: string) => boolean
   private readonly log: Logger
+  /**
+   * Per DID rather than per (did, cid): an account's deletion must wait for every upload of that account, and what
+   * runs under it is short (a rename and a row; a deletion's unlink).
+   */
+  private readonly lock = new KeyedLock()
 
-  constructor(dataDirectory: string, index: BlobIndex, log: Logger) {
+  constructor(dataDirectory: string, index: BlobIndex, accountExists: (did: string) => boolean, log: Logger) {
     this.root = path.join(dataDirectory, 'blobs')
     this.tmp = path.join(dataDirectory, 'tmp')
-    mkdirSync(this.root, { recursive: true })
-    mkdirSync(this.tmp, { recursive: true })
+    mkdirPrivate(this.root)
+    mkdirPrivate(this.tmp)
     this.index = index
+    this.accountExists = accountExists
     this.log = log
   }
 
@@ -44,7 +62,8 @@ export class BlobStore {
   /**
    * Stream `body` to disk, at most `maxBytes` (else PayloadTooLargeError, 413); returns the raw-codec CIDv1 of exactly
    * those bytes, their size, and the type stored for them: sniffed from the first bytes, else `declaredType` (a
-   * concrete type, see mime-type.ts `declaredMimeType`), else application/octet-stream.
+   * concrete type, see mime-type.ts `declaredMimeType`), else application/octet-stream. An account deleted meanwhile
+   * gets ForbiddenError AccountNotFound (403), and nothing of the upload stays on disk.
    */
   async upload(did: string, body: Readable, declaredType: string | undefined, maxBytes: number): Promise<StoredBlob> {
     const tmpFile = path.join(this.tmp, randomBytes(16).toString('hex'))
@@ -62,13 +81,28 @@ export class BlobStore {
       },
     })
     try {
-      await pipeline(body, meter, createWriteStream(tmpFile))
+      await pipeline(body, meter, createWriteStream(tmpFile, { mode: PRIVATE_FILE_MODE }))
       const cid = CID.createV1(raw.code, createDigest(SHA256_CODE, hash.digest())).toString()
       const mimeType = await blobMimeType(Buffer.concat(head), declaredType)
-      const target = this.pathOf(did, cid)
-      mkdirSync(path.dirname(target), { recursive: true })
-      await rename(tmpFile, target)
-      return { cid, mimeType: this.index.upsert(did, cid, mimeType, size), size }
+      return await this.lock.run(did, async () => {
+        // Checked before anything lands in the account's folder: its deletion may already have removed it.
+        if (!this.accountExists(did)) throw accountGone()
+        const target = this.pathOf(did, cid)
+        mkdirSync(path.dirname(target), { recursive: true, mode: PRIVATE_DIR_MODE })
+        // The file first, then the row: a row always has its bytes. (Same bytes again: an atomic replace.)
+        await rename(tmpFile, target)
+        let storedType: string
+        try {
+          storedType = this.index.upsert(did, cid, mimeType, size)
+        } catch (err) {
+          // The account went during the rename (its rows cascade, so the insert breaks the foreign key). Its
+          // deletion waits for this lock to remove the folder; the file is ours to take back.
+          if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_FOREIGNKEY') throw err
+          await rm(target, { force: true })
+          throw accountGone()
+        }
+        return { cid, mimeType: storedType, size }
+      })
     } finally {
       await rm(tmpFile, { force: true })
     }
@@ -85,27 +119,49 @@ export class BlobStore {
     return createReadStream(this.pathOf(did, cid))
   }
 
-  /** Blobs just unlinked from a record: those no record uses any more lose their rows and bytes now. */
-  deleteOrphans(did: string, cids: readonly string[]): void {
+  /**
+   * Blobs a commit just unlinked from records: those no record uses any more lose their rows and bytes. Call it right
+   * after that commit, synchronously: it notes each row's upload time now, and a blob uploaded again after that is
+   * kept (whoever uploaded it is about to use it; the sweep takes it if not). Resolves when done; never rejects
+   * (failures are logged: the commit stands either way, and the sweep retries unused rows).
+   */
+  deleteOrphans(did: string, cids: readonly string[]): Promise<void> {
+    const seen: { cid: string; uploadedAt: string }[] = []
     for (const cid of cids) {
-      if (this.index.isReferenced(did, cid)) continue
-      this.index.delete(did, cid)
-      rm(this.pathOf(did, cid), { force: true }).catch((err) => this.log.warn({ err, did, cid }, 'blob delete failed'))
+      const row = this.index.get(did, cid)
+      if (row) seen.push({ cid, uploadedAt: row.created_at })
     }
+    if (!seen.length) return Promise.resolve()
+    return this.lock
+      .run(did, async () => {
+        for (const { cid, uploadedAt } of seen) await this.deleteIfUnused(did, cid, uploadedAt)
+      })
+      .catch((err) => this.log.warn({ err, did }, 'blob delete failed'))
   }
 
-  /** Every blob byte of an account (deletion); its rows go with the account row. */
+  /** Every blob byte of an account (deletion), after the uploads in flight; its rows went with the account row. */
   async deleteAll(did: string): Promise<void> {
-    await rm(path.join(this.root, did), { recursive: true, force: true })
+    await this.lock.run(did, () => rm(path.join(this.root, did), { recursive: true, force: true }))
   }
 
-  /** Delete uploads that no record used within TEMP_BLOB_TTL_MS. Returns how many went. */
+  /** Delete uploads that no record used within TEMP_BLOB_TTL_MS of `now` (epoch ms). Returns how many went. */
   async deleteStaleUploads(now = Date.now()): Promise<number> {
     const stale = this.index.staleTemporary(new Date(now - TEMP_BLOB_TTL_MS).toISOString(), 1000)
-    for (const { did, cid } of stale) {
-      this.index.delete(did, cid)
-      await rm(this.pathOf(did, cid), { force: true })
+    let deleted = 0
+    for (const { did, cid, created_at } of stale) {
+      // Chosen a moment ago; a record may have taken it, or its uploader sent it again, since.
+      if (await this.lock.run(did, () => this.deleteIfUnused(did, cid, created_at))) deleted++
     }
-    return stale.length
+    return deleted
+  }
+
+  /**
+   * Under the lock: drop the row if no record uses the blob and it was not uploaded again after `uploadedAt` (one
+   * statement, so no commit slips in between), then the bytes. False when the blob stays.
+   */
+  private async deleteIfUnused(did: string, cid: string, uploadedAt: string): Promise<boolean> {
+    if (!this.index.deleteIfUnused(did, cid, uploadedAt)) return false
+    await rm(this.pathOf(did, cid), { force: true })
+    return true
   }
 }

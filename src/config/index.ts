@@ -1,4 +1,5 @@
 // The one place that reads the environment. Everything else receives the frozen `Config` built here.
+import { isIP } from 'node:net'
 import path from 'node:path'
 import proxyaddr from 'proxy-addr'
 import { z } from 'zod'
@@ -6,6 +7,11 @@ import { loadLocalSecrets, type Secrets } from './secrets.ts'
 
 export type Config = Readonly<{
   port: number
+  /**
+   * The address the HTTP server listens on; undefined: every interface. Dev mode defaults to 127.0.0.1: it resolves
+   * identities over plain http without an SSRF guard and serves an open PLC directory, fine on a laptop only.
+   */
+  bindHost: string | undefined
   hostname: string
   publicUrl: string
   /** did:web of this service: the `aud` of its tokens and the `did` of describeServer. */
@@ -180,8 +186,15 @@ function limitWindows(e: Record<string, unknown>): Record<LimitName, readonly Ra
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (a secp256k1 private key)')
 
+/** The shortest admin password production accepts (`openssl rand -hex 16` gives 32 characters). */
+export const MIN_ADMIN_PASSWORD_LENGTH = 16
+
 const envSchema = z.object({
   PDS_PORT: z.coerce.number({ message: 'expected a port number' }).int().min(0).max(65535).default(3000),
+  PDS_BIND_HOST: z
+    .string()
+    .refine((h) => isIP(h) !== 0, 'expected an IP address to listen on, such as 127.0.0.1, 0.0.0.0 or ::')
+    .optional(),
   PDS_HOSTNAME: z
     .string()
     .regex(/^[a-z0-9.-]+$/i, 'expected a bare hostname such as pds.example.com')
@@ -240,6 +253,15 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const embeddedPlc = local && !e.PDS_DID_PLC_URL
   const dataDirectory = path.resolve(e.PDS_DATA_DIRECTORY)
   const federationEnabled = e.PDS_FEDERATION_ENABLED
+  const devMode = e.PDS_DEV_MODE ?? local
+
+  // The admin password takes down and deletes every account: on a public server it must not be guessable.
+  if (!local && e.PDS_ADMIN_PASSWORD !== undefined && e.PDS_ADMIN_PASSWORD.length < MIN_ADMIN_PASSWORD_LENGTH) {
+    throw new ConfigError(
+      `PDS_ADMIN_PASSWORD: must be at least ${MIN_ADMIN_PASSWORD_LENGTH} characters when PDS_HOSTNAME is not localhost ` +
+        '(generate one with: openssl rand -hex 16)',
+    )
+  }
 
   let secrets: Secrets
   if (e.PDS_JWT_SECRET && e.PDS_ADMIN_PASSWORD && e.PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX) {
@@ -265,6 +287,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
 
   return Object.freeze({
     port: e.PDS_PORT,
+    bindHost: e.PDS_BIND_HOST ?? (local || devMode ? '127.0.0.1' : undefined),
     hostname: e.PDS_HOSTNAME,
     publicUrl,
     serviceDid: `did:web:${local ? `localhost%3A${e.PDS_PORT}` : e.PDS_HOSTNAME}`,
@@ -274,7 +297,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     embeddedPlc,
     serviceHandleDomains: e.PDS_SERVICE_HANDLE_DOMAINS ?? (local ? ['.test'] : [`.${e.PDS_HOSTNAME}`]),
     inviteRequired: e.PDS_INVITE_REQUIRED,
-    devMode: e.PDS_DEV_MODE ?? local,
+    devMode,
     logLevel: e.PDS_LOG_LEVEL,
     maxRequestBytes: e.PDS_MAX_REQUEST_BYTES,
     blobUploadLimit: e.PDS_BLOB_UPLOAD_LIMIT,

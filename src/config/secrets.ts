@@ -1,8 +1,9 @@
 // Secrets for a localhost PDS: generated on first start and kept in the data directory, so that tokens, the admin
 // password and the PLC rotation key survive restarts without any configuration. Production sets them explicitly.
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { mkdirPrivate, tightenFile } from '../util/private-fs.ts'
 
 export type Secrets = Readonly<{
   jwtSecret: string
@@ -16,6 +17,7 @@ const FILE = 'secrets.json'
 export function loadLocalSecrets(dataDirectory: string): Secrets {
   const file = path.join(dataDirectory, FILE)
   if (existsSync(file)) {
+    tightenFile(file)
     const stored = JSON.parse(readFileSync(file, 'utf8')) as Secrets
     if (stored.jwtSecret && stored.adminPassword && /^[0-9a-f]{64}$/.test(stored.plcRotationKeyHex)) return stored
   }
@@ -24,7 +26,7 @@ export function loadLocalSecrets(dataDirectory: string): Secrets {
     adminPassword: randomBytes(16).toString('hex'),
     plcRotationKeyHex: randomSecp256k1Hex(),
   }
-  mkdirSync(dataDirectory, { recursive: true })
+  mkdirPrivate(dataDirectory)
   writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 })
   chmodSync(file, 0o600)
   return secrets

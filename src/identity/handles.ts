@@ -35,3 +35,8 @@ export function normalizeServiceHandle(input: string, serviceDomains: readonly s
   if (RESERVED_SLUGS.has(slug)) throw new InvalidRequestError('Reserved handle', 'HandleNotAvailable')
   return handle
 }
+
+/** Whether `handle` is under one of this PDS's handle domains, or is one of them (the reference's `supportedHandle`). */
+export function isServiceHandle(handle: string, serviceDomains: readonly string[]): boolean {
+  return serviceDomains.some((d) => handle.endsWith(d) || handle === d.slice(1))
+}

@@ -52,7 +52,7 @@ export class RepoService {
   private readonly records: RecordIndex
   private readonly blobs: BlobIndex
   private readonly signingKey: (did: string) => Promise<Keypair>
-  private readonly onBlobsUnlinked: (did: string, cids: string[]) => void
+  private readonly onBlobsUnlinked: (did: string, cids: string[]) => Promise<void>
 
   constructor(deps: {
     db: Db
@@ -60,8 +60,11 @@ export class RepoService {
     records: RecordIndex
     blobs: BlobIndex
     signingKey: (did: string) => Promise<Keypair>
-    /** Called after commit with the blobs it unlinked from records (those no record uses any more can go). */
-    onBlobsUnlinked: (did: string, cids: string[]) => void
+    /**
+     * Called synchronously right after the commit with the blobs it unlinked from records (those no record uses any
+     * more can go); the write answers once the returned promise settles. Must not reject.
+     */
+    onBlobsUnlinked: (did: string, cids: string[]) => Promise<void>
   }) {
     this.db = deps.db
     this.blockStmts = new RepoBlockStatements(deps.db)
@@ -167,7 +170,8 @@ export class RepoService {
       throw new InvalidRequestError(`Too many writes: ${writes.length} (at most ${MAX_WRITES_PER_COMMIT})`)
     }
 
-    return this.lock.run(did, async () => {
+    let unlinked: Promise<void> | undefined
+    const result = await this.lock.run(did, async () => {
       const storage = this.storage(did)
       const root = storage.rootSync()
       if (!root) throw new InvalidRequestError(`Could not find repo: ${did}`, 'RepoNotFound')
@@ -225,6 +229,9 @@ export class RepoService {
         for (const { uri, collection, rkey, op, write } of changes) {
           if (op.action !== 'create') orphaned.push(...this.blobs.unlinkRecord(did, uri))
           if (write) {
+            // Again, now: a blob deleted since the check above (unused and swept, or another record's orphan) fails
+            // the write here, rather than leave an acknowledged record pointing at bytes that are gone.
+            checkBlobRefs(this.blobs, did, write.blobs)
             this.records.put({ uri, did, collection, rkey, cid: write.cid.toString(), rev: commit.rev })
             this.blobs.link(did, uri, write.blobs.map((b) => b.cid.toString()))
           } else {
@@ -235,10 +242,15 @@ export class RepoService {
         storage.applyCommitSync(commit, (cid) => this.records.cidInUse(did, cid.toString()))
         this.sequencer.append(did, 'commit', body)
       })
-      // Blobs this commit unlinked; the blob store keeps any that a record still uses.
-      if (orphaned.length) this.onBlobsUnlinked(did, [...new Set(orphaned)])
+      // Blobs this commit unlinked; the blob store keeps any that a record still uses. Started here, synchronously
+      // after the commit, so that it sees the blob rows as the commit left them.
+      if (orphaned.length) unlinked = this.onBlobsUnlinked(did, [...new Set(orphaned)])
       return { commit: { cid: commit.cid.toString(), rev: commit.rev }, results }
     })
+    // Outside the repo lock (the next write need not wait for file deletions); answering after them means a client
+    // that deleted a record no longer finds its orphaned blob.
+    await unlinked
+    return result
   }
 }
 

@@ -1,5 +1,7 @@
 // GET / for people: a small server-rendered page with what an operator checks first. No client framework, no
 // scripts; it refreshes itself. Non-browser clients keep getting the reference's plain-text banner.
+// The page at / is public, so it shows figures only: who is subscribed to the firehose (their addresses) is for the
+// operator, on the same page at /status behind the admin password.
 import type { FirehoseStats } from '../firehose/firehose.ts'
 import type { RelayStatus } from '../relay/notifier.ts'
 
@@ -14,7 +16,12 @@ export type StatusSnapshot = {
   relays: RelayStatus[]
   startedAt: string
   now: string
+  /** The operator's view (/status, admin password): one row per firehose subscriber, with its address. */
+  details: boolean
 }
+
+/** Where the operator's view is served. */
+export const STATUS_DETAILS_PATH = '/status'
 
 export function wantsHtml(accept: string | undefined): boolean {
   return !!accept && /\btext\/html\b/.test(accept)
@@ -37,6 +44,7 @@ export function renderStatusPage(s: StatusSnapshot): string {
         `<td class="num">${esc(sub.lastSentSeq)}</td><td>${when(sub.connectedAt)}</td></tr>`,
     )
     .join('')
+  const maxLag = Math.max(0, ...s.firehose.subscribers.map((sub) => sub.lag))
   const relays = s.relays
     .map(
       (r) =>
@@ -76,9 +84,12 @@ export function renderStatusPage(s: StatusSnapshot): string {
 </dl>
 <h2>Firehose subscribers</h2>
 ${
-  subscribers
-    ? `<table id="subscriber-table"><thead><tr><th>Remote address</th><th>Lag (events)</th><th>Last sent seq</th><th>Connected</th></tr></thead><tbody>${subscribers}</tbody></table>`
-    : `<p class="empty">${s.firehose.enabled ? 'Nobody is subscribed to the firehose right now.' : 'The firehose is disabled (PDS_FEDERATION_FIREHOSE_ENABLED=false).'}</p>`
+  !s.firehose.subscriberCount
+    ? `<p class="empty">${s.firehose.enabled ? 'Nobody is subscribed to the firehose right now.' : 'The firehose is disabled (PDS_FEDERATION_FIREHOSE_ENABLED=false).'}</p>`
+    : s.details
+      ? `<table id="subscriber-table"><thead><tr><th>Remote address</th><th>Lag (events)</th><th>Last sent seq</th><th>Connected</th></tr></thead><tbody>${subscribers}</tbody></table>`
+      : `<p id="subscriber-summary">${esc(s.firehose.subscriberCount)} connected; the furthest behind is <span id="max-lag">${esc(maxLag)}</span> events. ` +
+        `Who they are: <a href="${STATUS_DETAILS_PATH}">${STATUS_DETAILS_PATH}</a> (admin password).</p>`
 }
 <h2>Relays</h2>
 ${

@@ -34,6 +34,7 @@ export class XRPCError extends Error {
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
   auth: 401,
+  forbidden: 403,
   notFound: 404,
   tooLarge: 413,
   rateLimited: 429,

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { localHandleDid } from '../../../../account/handle-lookup.ts'
 import { normalizeHandle } from '../../../../identity/handles.ts'
 import { InvalidRequestError } from '../../../../xrpc/errors.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
@@ -7,8 +8,11 @@ export default defineMethod({
   params: z.object({ handle: z.string() }),
   handler: async ({ ctx, params }) => {
     const handle = normalizeHandle(params.handle)
-    const local = ctx.accounts.store.byHandle(handle)
-    if (local) return { did: local.did }
+    const notFound = () => new InvalidRequestError('Unable to resolve handle', 'HandleNotFound')
+    // Our own handles: active accounts only. One of our domains that no active account holds ends here.
+    const local = localHandleDid(ctx.accounts.store, ctx.cfg.serviceHandleDomains, handle)
+    if (local) return { did: local }
+    if (local === null) throw notFound()
     // Not ours: DNS TXT and https well-known, as any resolver would.
     let did: string | undefined
     try {
@@ -16,7 +20,7 @@ export default defineMethod({
     } catch (err) {
       ctx.log.debug({ err, handle }, 'handle resolution failed')
     }
-    if (!did) throw new InvalidRequestError('Unable to resolve handle', 'HandleNotFound')
+    if (!did) throw notFound()
     return { did }
   },
 })

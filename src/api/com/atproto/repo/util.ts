@@ -21,10 +21,12 @@ export function findReadableRepo(ctx: AppContext, repo: string): AccountRow {
   return account
 }
 
-/** Only the repo's own account (or the operator) writes to it. */
+/**
+ * Only the repo's own account writes to it. Not the operator either (as in the reference): the admin password takes
+ * accounts down, deletes and manages them, but a leaked one must not be able to post as anyone.
+ */
 export function repoForWrite(ctx: AppContext, auth: Credentials, repo: string): AccountRow {
   const account = findRepoAccount(ctx, repo)
-  if (auth.type === 'admin') return account
   if (auth.type !== 'user' || auth.did !== account.did) throw new AuthRequiredError('Cannot write to another repo')
   if (account.takedown_ref) throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
   if (account.deactivated_at) throw new AuthRequiredError('Account is deactivated', 'AccountDeactivated')
