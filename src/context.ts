@@ -107,6 +107,8 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
       enabled: cfg.federation.firehoseEnabled,
       maxBuffer: cfg.firehose.maxBuffer,
       retentionHours: cfg.firehose.retentionHours,
+      caps: { max: cfg.firehose.maxConnections, perIp: cfg.firehose.maxConnectionsPerIp },
+      tuning: { windowBytes: cfg.firehose.socketBufferBytes, stallMs: cfg.firehose.stallTimeoutMs },
     }),
     relay: createRelayNotifier({ cfg, sequencer, log, userAgent: `aurora-locus/${pkg.version}` }),
     rateLimiter,
