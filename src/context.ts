@@ -74,6 +74,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     blobs,
     signingKey: signingKeyCache(store),
     onBlobsUnlinked: (did, cids) => blobStore.deleteOrphans(did, cids),
+    exportLimits: { maxConcurrent: cfg.repoExport.maxConcurrent, idleMs: cfg.repoExport.idleTimeoutMs },
   })
   return {
     cfg,

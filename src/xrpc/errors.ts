@@ -6,7 +6,9 @@ export {
   AuthRequiredError,
   InternalServerError,
   InvalidRequestError,
+  IdleTimeoutError,
   MethodNotImplementedError,
+  NotEnoughResourcesError,
   PayloadTooLargeError,
   PdsError,
   UpstreamFailureError,
@@ -34,11 +36,13 @@ const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
   auth: 401,
   notFound: 404,
+  timeout: 408,
   tooLarge: 413,
   rateLimited: 429,
   internal: 500,
   notImplemented: 501,
   upstream: 502,
+  unavailable: 503,
 }
 
 /** Any thrown value → the XRPC error to send: domain errors by kind, body-parser's by type, anything else 500. */
