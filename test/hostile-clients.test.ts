@@ -4,6 +4,7 @@
 // on concurrent exports. Memory and WAL sizes are measured against a baseline taken in the same test.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import type { EventEmitter } from 'node:events'
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
@@ -118,7 +119,7 @@ function collectDisconnects(firehose: Firehose): { list: Disconnect[]; stop: () 
 }
 
 /** Wait (bounded) until `done()` holds, checking on every event `emitter` sends. */
-function until(emitter: { on: Function; off: Function }, event: string, done: () => boolean, ms: number, what: string) {
+function until(emitter: EventEmitter<any>, event: string, done: () => boolean, ms: number, what: string) {
   if (done()) return Promise.resolve()
   let listener!: () => void
   return within(
