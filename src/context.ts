@@ -74,6 +74,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     blobs,
     signingKey: signingKeyCache(store),
     onBlobsUnlinked: (did, cids) => blobStore.deleteOrphans(did, cids),
+    exportLimits: { maxConcurrent: cfg.repoExport.maxConcurrent, idleMs: cfg.repoExport.idleTimeoutMs },
   })
   return {
     cfg,
@@ -102,11 +103,14 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     repo,
     firehose: new Firehose({
       sequencer,
-      clientIp: (req) => rateLimiter.clientIp(req),
+      // The per-IP socket cap counts as the rate limits do: an IPv6 client per /64.
+      clientIp: (req) => rateLimiter.ipKey(req),
       logger: log,
       enabled: cfg.federation.firehoseEnabled,
       maxBuffer: cfg.firehose.maxBuffer,
       retentionHours: cfg.firehose.retentionHours,
+      caps: { max: cfg.firehose.maxConnections, perIp: cfg.firehose.maxConnectionsPerIp },
+      tuning: { windowBytes: cfg.firehose.socketBufferBytes, stallMs: cfg.firehose.stallTimeoutMs },
     }),
     relay: createRelayNotifier({ cfg, sequencer, log, userAgent: `aurora-locus/${pkg.version}` }),
     rateLimiter,

@@ -7,6 +7,8 @@ export type ErrorKind =
   | 'notFound' // served content that is not there (blobs)
   | 'tooLarge'
   | 'rateLimited'
+  | 'unavailable' // at a capacity limit right now: try again later
+  | 'timeout' // the client took too long (a stalled reader is cut off)
   | 'notImplemented'
   | 'upstream' // a service we depend on failed (PLC directory, DID resolution)
   | 'internal'
@@ -45,6 +47,18 @@ export class ForbiddenError extends PdsError {
 export class PayloadTooLargeError extends PdsError {
   constructor(message = 'Request entity too large') {
     super('tooLarge', 'PayloadTooLarge', message)
+  }
+}
+
+export class NotEnoughResourcesError extends PdsError {
+  constructor(message = 'Not Enough Resources') {
+    super('unavailable', 'NotEnoughResources', message)
+  }
+}
+
+export class IdleTimeoutError extends PdsError {
+  constructor(message = 'The client stopped reading') {
+    super('timeout', 'IdleTimeout', message)
   }
 }
 

@@ -1,5 +1,5 @@
-// Request ids, and the one log line of a request that failed. A client's mistake (4xx) or a method we do not
-// implement (501) is ordinary traffic: one `info` line without a stack. Any other 5xx is our bug: `error` with the
+// Request ids, and the one log line of a request that failed. A client's mistake (4xx), a method we do not
+// implement (501) or a capacity limit reached (503) is ordinary traffic: one `info` line without a stack. Any other 5xx is our bug: `error` with the
 // stack. Every response carries its id in X-Request-Id and every such line has it as `reqId`, so a user's report
 // ("it failed, request id …") leads an operator to the line.
 import { randomUUID } from 'node:crypto'
@@ -28,9 +28,12 @@ export function requestIdOf(res: Response): string | undefined {
   return res.locals.requestId as string | undefined
 }
 
-/** 501 says "not here", not "broken": the client asked for something this server does not offer. */
+/**
+ * 501 says "not here", not "broken": the client asked for something this server does not offer. 503 says "not now":
+ * a configured limit (e.g. concurrent repo exports) is reached.
+ */
 export function isServerFault(status: number): boolean {
-  return status >= 500 && status !== 501
+  return status >= 500 && status !== 501 && status !== 503
 }
 
 /**

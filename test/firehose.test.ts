@@ -719,9 +719,10 @@ describe('firehose: configuration', () => {
   it('PDS_FIREHOSE_MAX_BUFFER and PDS_FIREHOSE_RETENTION_HOURS: defaults, values, bad values', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-fh-cfg-'))
     try {
-      assert.deepEqual(parseConfig({ PDS_DATA_DIRECTORY: dir }).firehose, { maxBuffer: 5000, retentionHours: 72 })
+      const defaults = parseConfig({ PDS_DATA_DIRECTORY: dir }).firehose
+      assert.deepEqual([defaults.maxBuffer, defaults.retentionHours], [5000, 72])
       const cfg = parseConfig({ PDS_DATA_DIRECTORY: dir, PDS_FIREHOSE_MAX_BUFFER: '200', PDS_FIREHOSE_RETENTION_HOURS: '0.5' })
-      assert.deepEqual(cfg.firehose, { maxBuffer: 200, retentionHours: 0.5 })
+      assert.deepEqual([cfg.firehose.maxBuffer, cfg.firehose.retentionHours], [200, 0.5])
       for (const [name, value] of [
         ['PDS_FIREHOSE_MAX_BUFFER', '0'],
         ['PDS_FIREHOSE_MAX_BUFFER', '1.5'],

@@ -42,6 +42,20 @@ export type Config = Readonly<{
     maxBuffer: number
     /** Events older than this are pruned from the log; older cursors get #info OutdatedCursor. */
     retentionHours: number
+    /** Per subscriber: bytes of frames handed to its socket and not yet written out (memory ≈ this + one frame). */
+    socketBufferBytes: number
+    /** A subscriber with frames queued whose socket writes nothing out for this long is cut off (ConsumerTooSlow). */
+    stallTimeoutMs: number
+    /** Open subscribeRepos sockets, in all and per client IP; over either → the upgrade is refused. 0 = no cap. */
+    maxConnections: number
+    maxConnectionsPerIp: number
+  }>
+  /** getRepo / getCheckout CAR exports. */
+  repoExport: Readonly<{
+    /** Exports streaming at once; over it → 503 NotEnoughResources. 0 = no cap. */
+    maxConcurrent: number
+    /** An export whose client reads nothing for this long is cut off. */
+    idleTimeoutMs: number
   }>
   rateLimits: Readonly<{
     /** Master switch: false turns every limit below off (tests, benchmarks). */
@@ -184,6 +198,9 @@ function limitWindows(e: Record<string, unknown>): Record<LimitName, readonly Ra
   return out
 }
 
+const cap = z.coerce.number({ message: 'expected a whole number (0 = no cap)' }).int().min(0)
+const seconds = z.coerce.number({ message: 'expected a number of seconds' }).positive()
+
 const hexKey = z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (a secp256k1 private key)')
 
 /** The shortest admin password production accepts (`openssl rand -hex 16` gives 32 characters). */
@@ -236,6 +253,17 @@ const envSchema = z.object({
   PDS_RATE_LIMITS_ENABLED: bool.default(true),
   ...limitEnv,
   PDS_TRUST_PROXY: trustProxy.default(false),
+  // What one client can hold on to: firehose sockets and their buffers, repo exports. A stalled peer is cut off.
+  PDS_FIREHOSE_SOCKET_BUFFER_BYTES: z.coerce
+    .number({ message: 'expected a number of bytes' })
+    .int()
+    .min(64 * 1024, 'must be at least 65536')
+    .default(1024 * 1024),
+  PDS_FIREHOSE_STALL_TIMEOUT_SECONDS: seconds.default(60),
+  PDS_FIREHOSE_MAX_CONNECTIONS: cap.default(256),
+  PDS_FIREHOSE_MAX_CONNECTIONS_PER_IP: cap.default(16),
+  PDS_REPO_EXPORT_MAX_CONCURRENT: cap.default(16),
+  PDS_REPO_EXPORT_IDLE_TIMEOUT_SECONDS: seconds.default(60),
 })
 
 /** Parse `env` (normally `process.env`) into the config. Throws ConfigError naming the first bad variable. */
@@ -313,6 +341,14 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     firehose: Object.freeze({
       maxBuffer: e.PDS_FIREHOSE_MAX_BUFFER,
       retentionHours: e.PDS_FIREHOSE_RETENTION_HOURS,
+      socketBufferBytes: e.PDS_FIREHOSE_SOCKET_BUFFER_BYTES,
+      stallTimeoutMs: Math.round(e.PDS_FIREHOSE_STALL_TIMEOUT_SECONDS * 1000),
+      maxConnections: e.PDS_FIREHOSE_MAX_CONNECTIONS,
+      maxConnectionsPerIp: e.PDS_FIREHOSE_MAX_CONNECTIONS_PER_IP,
+    }),
+    repoExport: Object.freeze({
+      maxConcurrent: e.PDS_REPO_EXPORT_MAX_CONCURRENT,
+      idleTimeoutMs: Math.round(e.PDS_REPO_EXPORT_IDLE_TIMEOUT_SECONDS * 1000),
     }),
     rateLimits: Object.freeze({
       enabled: e.PDS_RATE_LIMITS_ENABLED,

@@ -55,16 +55,22 @@ export class EventLog {
     }
   }
 
-  /** Up to `limit` events with seq > `after`, oldest first. Throws if the log cannot be read. */
-  page(after: number, limit: number): Page {
+  /**
+   * Events with seq > `after`, oldest first: up to `limit`, and no more once their frames reach `maxBytes` (at least
+   * one). Throws if the log cannot be read.
+   */
+  page(after: number, limit: number, maxBytes = Infinity): Page {
     if (after >= this.base && after < this.covered) {
       const start = this.indexAfter(after)
-      const rows = this.rows.slice(start, start + limit)
+      let end = start
+      let bytes = 0
+      while (end < this.rows.length && end - start < limit && bytes < maxBytes) bytes += this.rows[end++].frame.byteLength
+      const rows = this.rows.slice(start, end)
       return { rows, through: rows.length ? rows.at(-1)!.seq : this.covered }
     }
     // Captured before reading: every event up to here is committed, so an empty page means none exist.
     const head = this.head
-    const rows = this.sequencer.range(after, limit)
+    const rows = this.sequencer.range(after, limit, maxBytes)
     return { rows, through: rows.length ? rows.at(-1)!.seq : Math.max(after, head) }
   }
 

@@ -1,6 +1,6 @@
-// com.atproto.sync.subscribeRepos: takes WebSocket upgrades from the HTTP server, starts each subscriber at its
-// cursor, wakes every subscriber when the sequencer reports committed events (no polling), prunes the log, and keeps
-// the figures a status page reads (`stats()`).
+// com.atproto.sync.subscribeRepos: takes WebSocket upgrades from the HTTP server (within the caps on open sockets,
+// in all and per client IP), starts each subscriber at its cursor, wakes every subscriber when the sequencer reports
+// committed events (no polling), prunes the log, and keeps the figures a status page reads (`stats()`).
 import { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -27,7 +27,9 @@ export function defaultTuning(maxBuffer: number): FirehoseTuning {
     keepalive: { intervalMs: 30_000, timeoutMs: 60_000 },
     // Half the allowed lag at most, so a subscriber that just caught up is not already "too slow".
     windowEvents: Math.max(1, Math.min(500, Math.floor(maxBuffer / 2))),
-    windowBytes: 4 * 1024 * 1024,
+    // Per subscriber, what a reader that stops reading pins in memory (plus one frame) until it is cut off.
+    windowBytes: 1024 * 1024,
+    stallMs: 60_000,
     pageSize: 100,
     retryMinMs: 50,
     retryMaxMs: 5_000,
@@ -47,9 +49,16 @@ export type FirehoseStats = {
   subscribers: SubscriberInfo[]
   /** WebSockets still open, including ones told to go that have not closed yet. */
   openSockets: number
+  /** Caps on open sockets (0 = none). */
+  maxConnections: number
+  maxConnectionsPerIp: number
   cache: { events: number; bytes: number }
-  totals: { connections: number } & Partial<Record<EndReason, number>>
+  /** `refused`: upgrades turned away by the socket caps. */
+  totals: { connections: number; refused: number } & Partial<Record<EndReason, number>>
 }
+
+/** Caps on open sockets; 0 = no cap. */
+export type ConnectionCaps = { max: number; perIp: number }
 
 type DisconnectInfo = SubscriberInfo & { reason: EndReason }
 
@@ -72,7 +81,10 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
   private readonly tuning: FirehoseTuning
   private readonly wss: WebSocketServer
   private readonly subscribers = new Set<Subscriber>()
-  private readonly totals: FirehoseStats['totals'] = { connections: 0 }
+  private readonly totals: FirehoseStats['totals'] = { connections: 0, refused: 0 }
+  private readonly caps: ConnectionCaps
+  /** Open sockets per client IP (closing ones included: they still hold their buffers). */
+  private readonly openPerIp = new Map<string, number>()
   private nextId = 0
   private fanout: NodeJS.Immediate | undefined
   private closing: Promise<void> | undefined
@@ -87,6 +99,7 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
     enabled: boolean
     maxBuffer: number
     retentionHours: number
+    caps?: ConnectionCaps
     tuning?: Partial<FirehoseTuning>
   }) {
     super()
@@ -97,9 +110,11 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
     this.enabled = deps.enabled
     this.tuning = { ...defaultTuning(deps.maxBuffer), ...deps.tuning }
     this.limits = { ...this.tuning, maxBuffer: deps.maxBuffer }
+    this.caps = deps.caps ?? { max: 0, perIp: 0 }
     this.log = new EventLog(deps.sequencer, this.tuning.cache)
     // Clients send nothing but control frames; a big message is a misbehaving peer.
-    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 })
+    // Pings are answered by the subscriber, with at most one pong queued (see Subscriber).
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024, autoPong: false })
     this.retention = new Retention({
       sequencer: deps.sequencer,
       logger: deps.logger,
@@ -127,8 +142,27 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
     if (this.closing) {
       return refuseUpgrade(socket, 503, 'NotEnoughResources', 'The server is shutting down')
     }
+    // Refused before upgrading, so a refused client costs no WebSocket and no buffers.
+    const ip = this.clientIp(req)
+    if (this.caps.max > 0 && this.wss.clients.size >= this.caps.max) {
+      this.totals.refused += 1
+      this.logger.info({ remoteAddress: ip, open: this.wss.clients.size }, 'firehose: connection cap reached')
+      return refuseUpgrade(socket, 503, 'NotEnoughResources', 'Too many open firehose connections; try again later')
+    }
+    const fromIp = this.openPerIp.get(ip) ?? 0
+    if (this.caps.perIp > 0 && fromIp >= this.caps.perIp) {
+      this.totals.refused += 1
+      this.logger.info({ remoteAddress: ip, open: fromIp }, 'firehose: per-IP connection cap reached')
+      return refuseUpgrade(
+        socket,
+        429,
+        'RateLimitExceeded',
+        `Too many open firehose connections from your address (at most ${this.caps.perIp})`,
+      )
+    }
     const parsed = parseCursor(url)
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, parsed))
+    // ws calls back synchronously here (no verifyClient), so no other upgrade can pass the checks before the count.
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, ip, parsed))
   }
 
   stats(): FirehoseStats {
@@ -140,6 +174,8 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
       subscriberCount: this.subscribers.size,
       subscribers: [...this.subscribers].map((s) => s.info()),
       openSockets: this.wss.clients.size,
+      maxConnections: this.caps.max,
+      maxConnectionsPerIp: this.caps.perIp,
       cache: this.log.cacheStats(),
       totals: { ...this.totals },
     }
@@ -163,12 +199,18 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
     return this.closing
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage, parsed: ReturnType<typeof parseCursor>): void {
+  private accept(ws: WebSocket, req: IncomingMessage, ip: string, parsed: ReturnType<typeof parseCursor>): void {
     const cursor = 'cursor' in parsed ? parsed.cursor : undefined
+    this.openPerIp.set(ip, (this.openPerIp.get(ip) ?? 0) + 1)
+    ws.once('close', () => {
+      const left = (this.openPerIp.get(ip) ?? 1) - 1
+      if (left > 0) this.openPerIp.set(ip, left)
+      else this.openPerIp.delete(ip)
+    })
     const sub = new Subscriber({
       id: ++this.nextId,
       ws,
-      remoteAddress: this.clientIp(req),
+      remoteAddress: ip,
       cursor,
       log: this.log,
       limits: this.limits,

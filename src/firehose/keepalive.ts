@@ -1,5 +1,6 @@
-// Server-side keepalive: ping every subscriber on one shared timer; one that has shown no sign of life (pong, ping or
-// message) for `timeoutMs` is dropped, so dead peers do not hold sockets and buffers.
+// Server-side keepalive: ping every subscriber on one shared timer; one that has not answered our pings (pong) for
+// `timeoutMs` is dropped, so dead peers do not hold sockets and buffers. Its own pings do not count: a peer that
+// pings but never reads our socket never sees our pings either.
 import type { Logger } from '../logger.ts'
 import type { Subscriber } from './subscriber.ts'
 

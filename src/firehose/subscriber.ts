@@ -1,6 +1,8 @@
 // One firehose connection. It remembers the last seq it took from the log and pulls the next page only while its
-// socket has room, so replay and live delivery are one loop: no gap and no duplicate at the switch, and a reader
-// that stalls holds at most one window of frames in memory while everything else waits in the log.
+// socket has room, and no more than that room, so replay and live delivery are one loop: no gap and no duplicate at
+// the switch, and a reader that stalls holds at most one window of frames in memory (in bytes: the window plus one
+// frame) while everything else waits in the log. A reader whose socket writes nothing out for `stallMs` is cut off,
+// in replay as when live.
 import { WebSocket } from 'ws'
 import type { Logger } from '../logger.ts'
 import type { SeqRow } from '../sequencer/sequencer.ts'
@@ -11,9 +13,14 @@ import { CLOSE_POLICY, consumerTooSlowError, futureCursorError, outdatedCursorIn
 export type SubscriberLimits = {
   /** Events a live subscriber may fall behind the newest before it is cut off with ConsumerTooSlow. */
   maxBuffer: number
-  /** At most this many frames, and about this many bytes, handed to the socket and not yet written out. */
+  /**
+   * At most this many frames, and this many bytes plus one frame, read from the log and not yet written out: pages
+   * are read no larger than the room left, so this bounds replay as well as live delivery.
+   */
   windowEvents: number
   windowBytes: number
+  /** Frames queued in the socket and none written out for this long (ms): cut off with ConsumerTooSlow. */
+  stallMs: number
   /** Events read from the log at a time. */
   pageSize: number
   /** Backoff when the log cannot be read. */
@@ -68,7 +75,10 @@ export class Subscriber {
   readonly remoteAddress: string
   readonly cursor: number | undefined
   readonly connectedAt = new Date().toISOString()
-  /** Last sign of life from the peer (pong, ping or message), for the keepalive. */
+  /**
+   * When the peer last answered one of our pings, for the keepalive. Only a pong counts: a peer that sends its own
+   * pings (or anything else) but never reads would otherwise look alive forever.
+   */
   lastSeenAt = Date.now()
 
   private readonly ws: WebSocket
@@ -91,6 +101,10 @@ export class Subscriber {
   private retryTimer: NodeJS.Timeout | undefined
   private retryDelay = 0
   private graceTimer: NodeJS.Timeout | undefined
+  /** When a frame was last written out, or sending last started on an idle socket. */
+  private progressAt = 0
+  private stallTimer: NodeJS.Timeout | undefined
+  private pongQueued = false
 
   constructor(deps: SubscriberDeps) {
     this.id = deps.id
@@ -102,13 +116,19 @@ export class Subscriber {
     this.logger = deps.logger
     this.resolveStart = deps.resolveStart
     this.onEnd = deps.onEnd
-    const alive = () => (this.lastSeenAt = Date.now())
-    this.ws.on('pong', alive)
-    this.ws.on('ping', alive)
-    this.ws.on('message', alive) // frames from clients are otherwise ignored
+    this.ws.on('pong', () => (this.lastSeenAt = Date.now()))
+    // The server does not pong automatically: a peer that floods pings and never reads would fill the socket with
+    // our answers. At most one pong waits in the socket; pings meanwhile are answered by it (RFC 6455 5.5.3 allows
+    // answering only some). Messages from clients are ignored.
+    this.ws.on('ping', (data) => {
+      if (this.pongQueued || this.ws.readyState !== WebSocket.OPEN) return
+      this.pongQueued = true
+      this.ws.pong(data, undefined, () => (this.pongQueued = false))
+    })
     this.ws.on('error', (err) => this.logger.debug({ err, remoteAddress: this.remoteAddress }, 'firehose socket error'))
     this.ws.on('close', () => {
       clearTimeout(this.graceTimer)
+      clearTimeout(this.stallTimer)
       this.end('Disconnected')
     })
   }
@@ -142,6 +162,7 @@ export class Subscriber {
     clearImmediate(this.scheduled)
     clearTimeout(this.retryTimer)
     this.retryTimer = undefined
+    clearTimeout(this.stallTimer)
     if (how.terminate) {
       this.ws.terminate()
     } else if (this.ws.readyState === WebSocket.OPEN) {
@@ -194,7 +215,12 @@ export class Subscriber {
           this.live = true
           return
         }
-        const page = this.log.page(this.taken, this.limits.pageSize)
+        // No more than the socket has room for: what is read is sent at once, and the queue stays (nearly) empty.
+        const page = this.log.page(
+          this.taken,
+          Math.min(this.limits.pageSize, this.limits.windowEvents - this.inFlight),
+          this.limits.windowBytes - this.ws.bufferedAmount,
+        )
         if (page.rows.length === 0) {
           if (page.through <= this.taken) {
             this.live = true
@@ -214,10 +240,15 @@ export class Subscriber {
   }
 
   private send(row: SeqRow): void {
+    if (this.inFlight === 0) {
+      this.progressAt = Date.now()
+      this.watchStall(this.limits.stallMs)
+    }
     this.inFlight += 1
     this.ws.send(row.frame, { binary: true }, (err) => {
       this.inFlight -= 1
       if (err || this.state === 'ended') return
+      this.progressAt = Date.now()
       if (row.seq > this.written) this.written = row.seq
       if (this.inFlight === 0 && this.queue.length === 0) this.written = this.taken
       // Resume at half a window, not at every written frame.
@@ -232,6 +263,23 @@ export class Subscriber {
     return (
       this.inFlight < this.limits.windowEvents / divisor && this.ws.bufferedAmount < this.limits.windowBytes / divisor
     )
+  }
+
+  // One timer per subscriber, armed while frames are in flight and pushed back lazily: progress only stamps a time.
+  private watchStall(delay: number): void {
+    if (this.stallTimer) return
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined
+      if (this.state === 'ended' || this.inFlight === 0) return
+      const idle = Date.now() - this.progressAt
+      if (idle < this.limits.stallMs) return this.watchStall(this.limits.stallMs - idle)
+      this.logger.info(
+        { id: this.id, remoteAddress: this.remoteAddress, stalledMs: idle, bufferedBytes: this.ws.bufferedAmount },
+        'firehose subscriber stopped reading',
+      )
+      this.end('ConsumerTooSlow', { frame: consumerTooSlowError })
+    }, delay)
+    this.stallTimer.unref()
   }
 
   private schedule(): void {

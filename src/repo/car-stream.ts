@@ -1,43 +1,81 @@
-// Whole repos as streamed CAR v1 (small CARs are `carFile` in src/protocol/car.ts): read from a snapshot on a connection of their own, so memory stays flat whatever the repo size and concurrent
-// writes (which delete replaced blocks) cannot tear the export.
+// Whole repos as streamed CAR v1 (small CARs are `carFile` in src/protocol/car.ts), read from the main connection a
+// chunk at a time, only as fast as the client takes them, with no read transaction open between chunks: a slow or
+// stalled client pins no snapshot, so the WAL keeps checkpointing and memory stays flat whatever the repo size.
+//
+// Consistency without a snapshot: an export is pinned to the commit that was current when it started.
+// - It registers with RepoExports and reads the root in the same synchronous step, so every later commit to the repo
+//   knows an export is running. Blocks are content-addressed and the current tree's blocks are always stored, so
+//   at that moment every block under the pinned root is in repo_block.
+// - A block leaves repo_block only when a commit removes it; while an export of the repo runs, that commit first
+//   copies it to temp.repo_block_retired (same transaction). So every block under the pinned root stays readable
+//   from one table or the other until the last export of the repo ends, which drops the retired copies.
+// - The full export walks the MST from the pinned root, reading each block by CID (live, else retired). The diff
+//   (`since`) reads blocks with since < rev <= the pinned rev, live or retired, in keyset pages by (rev, cid).
+// Deleting the account deletes its blocks outright; an export then running fails (the client gets a cut response).
 import { EventEmitter } from 'node:events'
 import { Readable } from 'node:stream'
-import Database from 'better-sqlite3'
 import { CID } from 'multiformats/cid'
-import type { Db } from '../db/index.ts'
+import { IdleTimeoutError } from '../errors.ts'
 import { blockFrame, carHeader } from '../protocol/car.ts'
-import { fullRepoBlocks, type Block } from '../protocol/mst-walk.ts'
+import { fullRepoBlocks, type Block, type BlockGetter } from '../protocol/mst-walk.ts'
+import type { RepoExports } from './repo-exports.ts'
+import { AFTER_EVERY_CID, type RepoBlockStatements } from './sql-storage.ts'
 
 /** Frames are coalesced into chunks of about this size: fewer, larger socket writes. */
 const CHUNK_BYTES = 64 * 1024
+/** A diff page: at most this many rows, and no more once their bytes reach DIFF_PAGE_BYTES. */
+const DIFF_PAGE_ROWS = 256
+const DIFF_PAGE_BYTES = 256 * 1024
 
-export type CarStreamInfo = { did: string; blocks: number; complete: boolean }
+export type CarStreamInfo = {
+  did: string
+  blocks: number
+  complete: boolean
+  /** Cut off because the client took nothing for the idle deadline. */
+  timedOut: boolean
+}
 
 /** 'open' and 'close' of every streamed repo CAR: for tests and metrics. */
 export const carStreams = new EventEmitter<{ open: [did: string]; close: [info: CarStreamInfo] }>()
 
 /**
  * A CAR as a byte stream, pulled from a synchronous block iterator only as fast as the consumer reads. Destroying it
- * (client gone) stops the iterator and runs `release` once.
+ * (client gone, or idle for `idleMs`: destroyed with IdleTimeoutError) stops the iterator and runs `release` once.
  */
 export class CarStream extends Readable {
   private header: Uint8Array | null
   private readonly blocks: Iterator<Block>
   private readonly release: () => void
   private readonly did: string
+  private readonly idleMs: number
+  private readonly readPage: (read: () => void) => void
   private sent = 0
   private complete = false
+  private timedOut = false
+  private progressAt = Date.now()
+  private level = 0
+  private idleTimer: NodeJS.Timeout | undefined
 
-  constructor(did: string, root: CID | null, blocks: Iterator<Block>, release: () => void) {
+  /** `readPage`: runs the reads of one chunk, e.g. in a read transaction. */
+  constructor(
+    did: string,
+    root: CID | null,
+    blocks: Iterator<Block>,
+    opts: { release: () => void; idleMs: number; readPage?: (read: () => void) => void },
+  ) {
     super({ highWaterMark: CHUNK_BYTES })
     this.did = did
     this.header = carHeader(root)
     this.blocks = blocks
-    this.release = release
+    this.release = opts.release
+    this.idleMs = opts.idleMs
+    this.readPage = opts.readPage ?? ((read) => read())
+    this.watchIdle(this.idleMs)
     carStreams.emit('open', did)
   }
 
   override _read(): void {
+    this.progressAt = Date.now()
     const parts: Uint8Array[] = []
     let size = 0
     if (this.header) {
@@ -45,88 +83,60 @@ export class CarStream extends Readable {
       size += this.header.length
       this.header = null
     }
+    let done = false
     try {
-      while (size < CHUNK_BYTES) {
-        const next = this.blocks.next()
-        if (next.done) {
-          this.complete = true
-          if (size > 0) this.push(Buffer.concat(parts, size))
-          this.push(null)
-          return
+      // One short read transaction per chunk: one lock on the WAL for its reads, released before the client is
+      // waited for.
+      this.readPage(() => {
+        while (size < CHUNK_BYTES) {
+          const next = this.blocks.next()
+          if (next.done) {
+            done = true
+            return
+          }
+          for (const part of blockFrame(next.value)) {
+            parts.push(part)
+            size += part.length
+          }
+          this.sent += 1
         }
-        for (const part of blockFrame(next.value)) {
-          parts.push(part)
-          size += part.length
-        }
-        this.sent += 1
-      }
+      })
     } catch (err) {
       this.destroy(err as Error)
       return
     }
-    this.push(Buffer.concat(parts, size))
+    if (size > 0) this.push(Buffer.concat(parts, size))
+    if (done) {
+      this.complete = true
+      this.push(null)
+    }
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    clearTimeout(this.idleTimer)
     try {
       this.blocks.return?.()
       this.release()
     } finally {
-      carStreams.emit('close', { did: this.did, blocks: this.sent, complete: this.complete })
+      carStreams.emit('close', { did: this.did, blocks: this.sent, complete: this.complete, timedOut: this.timedOut })
       callback(err)
     }
   }
-}
 
-/**
- * A read transaction on its own read-only connection: everything read through it sees the database as of its first
- * read, while the main connection keeps committing.
- */
-class Snapshot {
-  readonly conn: Database.Database
-  private readonly getBlockStmt
-
-  constructor(file: string) {
-    this.conn = new Database(file, { readonly: true, fileMustExist: true })
-    try {
-      this.conn.exec('BEGIN')
-      this.getBlockStmt = this.conn.prepare('SELECT content FROM repo_block WHERE did = ? AND cid = ?').pluck()
-    } catch (err) {
-      this.conn.close()
-      throw err
-    }
-  }
-
-  root(did: string): { cid: CID; rev: string } | null {
-    const row = this.conn.prepare('SELECT cid, rev FROM repo_root WHERE did = ?').get(did) as
-      | { cid: string; rev: string }
-      | undefined
-    return row ? { cid: CID.parse(row.cid), rev: row.rev } : null
-  }
-
-  getter(did: string): (cid: CID) => Uint8Array {
-    return (cid) => {
-      const bytes = this.getBlockStmt.get(did, cid.toString()) as Uint8Array | undefined
-      if (!bytes) throw new Error(`block ${cid.toString()} missing from repo ${did}`)
-      return bytes
-    }
-  }
-
-  /** Blocks written by commits after `since`, in (rev, cid) order, as the reference PDS answers a diff. */
-  *blocksSince(did: string, since: string): Generator<Block> {
-    const rows = this.conn
-      .prepare('SELECT cid, content FROM repo_block WHERE did = ? AND rev > ? ORDER BY rev, cid')
-      .iterate(did, since) as IterableIterator<{ cid: string; content: Uint8Array }>
-    try {
-      for (const row of rows) yield { cid: CID.parse(row.cid), bytes: row.content }
-    } finally {
-      rows.return?.()
-    }
-  }
-
-  close(): void {
-    // Closing the connection ends the read transaction.
-    if (this.conn.open) this.conn.close()
+  // Progress is the consumer taking data: a pull (_read) or, once everything is read, its buffer going down. One
+  // lazy timer per stream: progress only stamps a time, and the timer, when it fires, waits out what is left.
+  private watchIdle(delay: number): void {
+    this.idleTimer = setTimeout(() => {
+      if (this.destroyed) return
+      // The buffer grows only in _read, which stamps progress itself; here only its going down counts.
+      if (this.readableLength < this.level) this.progressAt = Date.now()
+      this.level = this.readableLength
+      const idle = Date.now() - this.progressAt
+      if (idle < this.idleMs) return this.watchIdle(this.idleMs - idle)
+      this.timedOut = true
+      this.destroy(new IdleTimeoutError(`The client read nothing of the repo export for ${Math.round(idle / 1000)} s`))
+    }, delay)
+    this.idleTimer.unref()
   }
 }
 
@@ -134,21 +144,55 @@ export type RepoCar = { root: { cid: CID; rev: string }; stream: CarStream }
 
 /**
  * Stream a repo as a CAR: the full repo (commit, MST nodes in pre-order, records), or with `since` every block stored
- * by a later commit. Null when the repo has no root.
+ * by a later commit, as the reference PDS answers a diff (in (rev, cid) order). Null when the repo has no root.
+ * Throws NotEnoughResources when the export cap is reached.
  */
-export function streamRepoCar(db: Db, did: string, since?: string): RepoCar | null {
-  if (db.memory) throw new Error('repo CAR streams need a file database (a second connection reads the snapshot)')
-  const snapshot = new Snapshot(db.name)
+export function streamRepoCar(stmts: RepoBlockStatements, exports: RepoExports, did: string, since?: string): RepoCar | null {
+  const release = exports.begin(did)
   try {
-    const root = snapshot.root(did)
-    if (!root) {
-      snapshot.close()
+    const row = stmts.getRoot.get(did) as { cid: string; rev: string } | undefined
+    if (!row) {
+      release()
       return null
     }
-    const blocks = since === undefined ? fullRepoBlocks(snapshot.getter(did), root.cid) : snapshot.blocksSince(did, since)
-    return { root, stream: new CarStream(did, root.cid, blocks, () => snapshot.close()) }
+    const root = { cid: CID.parse(row.cid), rev: row.rev }
+    const blocks =
+      since === undefined ? fullRepoBlocks(pinnedGetter(stmts, did), root.cid) : diffBlocks(stmts, did, since, root.rev)
+    const readPage = stmts.readTransaction
+    return { root, stream: new CarStream(did, root.cid, blocks, { release, idleMs: exports.limits.idleMs, readPage }) }
   } catch (err) {
-    snapshot.close()
+    release()
     throw err
+  }
+}
+
+/** A block of the pinned commit: still live, or retired by a commit since. */
+function pinnedGetter(stmts: RepoBlockStatements, did: string): BlockGetter {
+  return (cid) => {
+    const key = cid.toString()
+    const bytes = (stmts.getBlock.get(did, key) ?? stmts.getRetiredBlock.get(did, key)) as Uint8Array | undefined
+    if (!bytes) throw new Error(`block ${key} missing from repo ${did}`)
+    return bytes
+  }
+}
+
+/** Blocks with since < rev <= until, a page per query; no statement stays open across a yield. */
+function* diffBlocks(stmts: RepoBlockStatements, did: string, since: string, until: string): Generator<Block> {
+  let afterRev = since
+  let afterCid = AFTER_EVERY_CID
+  for (;;) {
+    const page: Block[] = []
+    let bytes = 0
+    const rows = stmts.blocksInRevRange.iterate({ did, until, afterRev, afterCid, limit: DIFF_PAGE_ROWS }) as
+      IterableIterator<{ cid: string; rev: string; content: Uint8Array }>
+    for (const row of rows) {
+      page.push({ cid: CID.parse(row.cid), bytes: row.content })
+      afterRev = row.rev
+      afterCid = row.cid
+      bytes += row.content.length
+      if (bytes >= DIFF_PAGE_BYTES) break // leaving the loop resets the statement
+    }
+    if (page.length === 0) return
+    yield* page
   }
 }

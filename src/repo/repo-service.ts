@@ -21,6 +21,7 @@ import { CID } from 'multiformats/cid'
 import { InvalidRequestError } from '../errors.ts'
 import { streamRepoCar, type RepoCar } from './car-stream.ts'
 import { KeyedLock } from './keyed-lock.ts'
+import { defaultExportLimits, RepoExports, type RepoExportLimits } from './repo-exports.ts'
 import type { PreparedWrite } from './prepare.ts'
 import type { RecordIndex } from './record-index.ts'
 import { RepoReader } from './repo-reader.ts'
@@ -45,7 +46,6 @@ export type CommitResult = { commit: { cid: string; rev: string } | null; result
 export type PreparedInit = { commit: CommitData; commitBody: Record<string, unknown>; syncBody: Record<string, unknown> }
 
 export class RepoService {
-  private readonly db: Db
   private readonly blockStmts: RepoBlockStatements
   private readonly lock = new KeyedLock()
   private readonly sequencer: Sequencer
@@ -53,6 +53,8 @@ export class RepoService {
   private readonly blobs: BlobIndex
   private readonly signingKey: (did: string) => Promise<Keypair>
   private readonly onBlobsUnlinked: (did: string, cids: string[]) => Promise<void>
+  /** CAR exports in progress: their cap, idle deadline, and the repos whose removed blocks are kept for them. */
+  readonly exports: RepoExports
 
   constructor(deps: {
     db: Db
@@ -65,9 +67,10 @@ export class RepoService {
      * more can go); the write answers once the returned promise settles. Must not reject.
      */
     onBlobsUnlinked: (did: string, cids: string[]) => Promise<void>
+    exportLimits?: RepoExportLimits
   }) {
-    this.db = deps.db
     this.blockStmts = new RepoBlockStatements(deps.db)
+    this.exports = new RepoExports(this.blockStmts, deps.exportLimits ?? defaultExportLimits)
     this.reader = new RepoReader(this.blockStmts)
     this.sequencer = deps.sequencer
     this.records = deps.records
@@ -115,6 +118,7 @@ export class RepoService {
         this.blobs.unlinkRepo(did)
         this.records.deleteRepo(did)
         this.blockStmts.removeRepoBlocks.run(did)
+        this.blockStmts.purgeRetired.run(did)
         alsoInTransaction()
       })
     })
@@ -124,9 +128,12 @@ export class RepoService {
     return this.reader.root(did)
   }
 
-  /** The repo as a streamed CAR (getRepo): all of it, or the blocks stored after `since`. Null without a root. */
+  /**
+   * The repo as a streamed CAR (getRepo), pinned to the current commit: all of it, or the blocks stored after
+   * `since`. Null without a root. Throws NotEnoughResources (503) when the export cap is reached.
+   */
   exportCar(did: string, since?: string): RepoCar | null {
-    return streamRepoCar(this.db, did, since)
+    return streamRepoCar(this.blockStmts, this.exports, did, since)
   }
 
   /** A record's current CID and decoded value, from the record index and the block store. */
@@ -239,7 +246,7 @@ export class RepoService {
           }
         }
         // A removed record block stays if another record in this repo has identical content (same CID).
-        storage.applyCommitSync(commit, (cid) => this.records.cidInUse(did, cid.toString()))
+        storage.applyCommitSync(commit, (cid) => this.records.cidInUse(did, cid.toString()), this.exports.isExporting(did))
         this.sequencer.append(did, 'commit', body)
       })
       // Blobs this commit unlinked; the blob store keeps any that a record still uses. Started here, synchronously

@@ -78,9 +78,21 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
     return (this.stmts.oldest.get() as number | null) ?? null
   }
 
-  /** Events with seq > `after`, oldest first, at most `limit`. */
-  range(after: number, limit: number): SeqRow[] {
-    return this.stmts.range.all(after, limit) as SeqRow[]
+  /**
+   * Events with seq > `after`, oldest first: at most `limit` of them, and no more once their frames reach `maxBytes`
+   * (always at least one, whatever its size).
+   */
+  range(after: number, limit: number, maxBytes = Infinity): SeqRow[] {
+    if (maxBytes === Infinity) return this.stmts.range.all(after, limit) as SeqRow[]
+    // Stepping the cursor reads only the rows kept: a page of large frames is not loaded whole to be cut afterwards.
+    const rows: SeqRow[] = []
+    let bytes = 0
+    for (const row of this.stmts.range.iterate(after, limit) as IterableIterator<SeqRow>) {
+      rows.push(row)
+      bytes += row.frame.byteLength
+      if (bytes >= maxBytes) break // leaving the loop resets the statement
+    }
+    return rows
   }
 
   /** Drop an account's events from the log (account deletion, as the reference does). Seqs are never reused. */

@@ -7,7 +7,9 @@ export {
   AuthRequiredError,
   InternalServerError,
   InvalidRequestError,
+  IdleTimeoutError,
   MethodNotImplementedError,
+  NotEnoughResourcesError,
   PayloadTooLargeError,
   PdsError,
   UpstreamFailureError,
@@ -36,11 +38,13 @@ const STATUS: Record<ErrorKind, number> = {
   auth: 401,
   forbidden: 403,
   notFound: 404,
+  timeout: 408,
   tooLarge: 413,
   rateLimited: 429,
   internal: 500,
   notImplemented: 501,
   upstream: 502,
+  unavailable: 503,
 }
 
 /** Any thrown value → the XRPC error to send: domain errors by kind, body-parser's by type, anything else 500. */

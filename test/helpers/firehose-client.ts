@@ -52,9 +52,13 @@ export class FirehoseClient {
     ws.on('error', () => {})
   }
 
-  static async connect(pds: { url: string }, opts: { cursor?: number | string } = {}): Promise<FirehoseClient> {
+  /** `autoPong: false`: a peer that never answers our pings. `headers`: e.g. X-Forwarded-For behind a trusted proxy. */
+  static async connect(
+    pds: { url: string },
+    opts: { cursor?: number | string; headers?: Record<string, string>; autoPong?: boolean } = {},
+  ): Promise<FirehoseClient> {
     const query = opts.cursor === undefined ? '' : `?cursor=${opts.cursor}`
-    const ws = new WebSocket(firehoseUrl(pds, query))
+    const ws = new WebSocket(firehoseUrl(pds, query), { headers: opts.headers, autoPong: opts.autoPong ?? true })
     const client = new FirehoseClient(ws)
     await within(once(ws, 'open'), 10_000, 'the WebSocket to open')
     return client
@@ -115,8 +119,8 @@ export class FirehoseClient {
 }
 
 /** Try to upgrade and expect a refusal: the HTTP status and the parsed JSON body. */
-export async function refusedUpgrade(url: string): Promise<{ status: number; body: any }> {
-  const ws = new WebSocket(url)
+export async function refusedUpgrade(url: string, headers?: Record<string, string>): Promise<{ status: number; body: any }> {
+  const ws = new WebSocket(url, { headers })
   ws.on('error', () => {})
   return within(
     new Promise((resolve, reject) => {
