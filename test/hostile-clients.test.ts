@@ -186,6 +186,7 @@ describe('hostile clients', () => {
     pds = await startPds({
       plcUrl: plc.url,
       env: {
+        PDS_MAX_REQUEST_BYTES: String(MiB), // applyWrites of 25 × 16 kB records, above the 150 KiB default
         PDS_FIREHOSE_STALL_TIMEOUT_SECONDS: String(STALL_SECONDS),
         PDS_FIREHOSE_MAX_CONNECTIONS_PER_IP: '0',
         PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE: '0',

@@ -49,8 +49,9 @@ function assertCounted(res: Res, status: number, policy: string, remaining: numb
 }
 
 describe('rate limit configuration', () => {
-  it('defaults to the reference PDS numbers, all on', () => {
-    const { enabled, limits } = cfgFor({}).rateLimits
+  it('defaults to the reference PDS numbers, on outside dev mode', () => {
+    assert.equal(cfgFor({}).rateLimits.enabled, false, 'dev mode: off')
+    const { enabled, limits } = cfgFor({ PDS_DEV_MODE: 'false' }).rateLimits
     assert.equal(enabled, true)
     const m = 60
     const h = 3600

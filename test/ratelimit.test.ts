@@ -53,7 +53,7 @@ function connect(url: string, headers: Record<string, string>): Promise<{ open: 
 
 describe('rate limit configuration', () => {
   it('has generous defaults and no proxy trusted', () => {
-    const cfg = cfgFor({})
+    const cfg = cfgFor({ PDS_DEV_MODE: 'false' })
     assert.equal(cfg.rateLimits.enabled, true)
     assert.equal(cfg.rateLimits.syncPerMinute, 3000)
     assert.equal(cfg.rateLimits.firehoseConnectsPerMinute, 30)

@@ -250,7 +250,8 @@ const envSchema = z.object({
   // Generous: a relay backfilling thousands of repos, or a CDN fetching blobs, stays well under these.
   PDS_RATE_LIMIT_SYNC_PER_MINUTE: perMinute.default(3000),
   PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE: perMinute.default(30),
-  PDS_RATE_LIMITS_ENABLED: bool.default(true),
+  // Off in dev mode: a developer's app and test suite on this machine should not meet login or write limits.
+  PDS_RATE_LIMITS_ENABLED: bool.optional(),
   ...limitEnv,
   PDS_TRUST_PROXY: trustProxy.default(false),
   // What one client can hold on to: firehose sockets and their buffers, repo exports. A stalled peer is cut off.
@@ -351,7 +352,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       idleTimeoutMs: Math.round(e.PDS_REPO_EXPORT_IDLE_TIMEOUT_SECONDS * 1000),
     }),
     rateLimits: Object.freeze({
-      enabled: e.PDS_RATE_LIMITS_ENABLED,
+      enabled: e.PDS_RATE_LIMITS_ENABLED ?? !devMode,
       syncPerMinute: e.PDS_RATE_LIMIT_SYNC_PER_MINUTE,
       firehoseConnectsPerMinute: e.PDS_RATE_LIMIT_FIREHOSE_CONNECTS_PER_MINUTE,
       limits: Object.freeze(limitWindows(e)),
