@@ -11,7 +11,8 @@ import { IdResolver } from '@atproto/identity'
 import { BlockMap, blocksToCarFile, MemoryBlockstore, MST, signCommit } from '@atproto/repo'
 import { Firehose as SyncFirehose, parseCommitAuthenticated, type Event as SyncEvent } from '@atproto/sync'
 import { CID } from 'multiformats/cid'
-import { ConfigError, parseConfig } from '../src/config/index.ts'
+import { parseConfig } from '../src/config/index.ts'
+import { assertConfigRefuses } from './helpers/config.ts'
 import { defaultTuning, type Firehose } from '../src/firehose/firehose.ts'
 import type { SubscriberInfo } from '../src/firehose/subscriber.ts'
 import type { SeqRow } from '../src/sequencer/sequencer.ts'
@@ -730,11 +731,7 @@ describe('firehose: configuration', () => {
         ['PDS_FIREHOSE_RETENTION_HOURS', '-1'],
         ['PDS_FIREHOSE_RETENTION_HOURS', 'forever'],
       ]) {
-        assert.throws(() => parseConfig({ PDS_DATA_DIRECTORY: dir, [name]: value }), (err: Error) => {
-          assert.ok(err instanceof ConfigError)
-          assert.match(err.message, new RegExp(`^${name}: `))
-          return true
-        })
+        assertConfigRefuses({ PDS_DATA_DIRECTORY: dir, [name]: value }, name)
       }
     } finally {
       rmSync(dir, { recursive: true, force: true })

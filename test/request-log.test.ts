@@ -2,12 +2,13 @@
 // error line with the stack; both with the id the response's X-Request-Id carries. Read from a real server whose
 // logger writes to an array here.
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
+import { EventEmitter, once } from 'node:events'
+import http from 'node:http'
 import { PassThrough } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { createLogger } from '../src/logger.ts'
 import type { TestPlc } from './helpers/plc.ts'
-import { startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
+import { createUser, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
 
 type LogLine = Record<string, any>
 const INFO = 30
@@ -17,8 +18,26 @@ describe('request logs', () => {
   let plc: TestPlc
   let pds: TestPds
   const lines: LogLine[] = []
+  const logged = new EventEmitter()
   // pino writes each line synchronously to a plain { write } destination, so a line is here when the response is.
-  const log = createLogger('info', { destination: { write: (line: string) => void lines.push(JSON.parse(line)) } })
+  const log = createLogger('info', {
+    destination: {
+      write: (line: string) => {
+        lines.push(JSON.parse(line))
+        logged.emit('line')
+      },
+    },
+  })
+
+  /** The first line matching `pred`, awaited (at most 10 s) for requests that end without a response to read. */
+  async function awaitLine(pred: (l: LogLine) => boolean): Promise<LogLine> {
+    const signal = AbortSignal.timeout(10_000)
+    for (;;) {
+      const found = lines.find(pred)
+      if (found) return found
+      await once(logged, 'line', { signal })
+    }
+  }
 
   before(async () => ({ plc, pds } = await startServers({ log })))
   after(() => stopServers({ plc, pds }))
@@ -60,6 +79,27 @@ describe('request logs', () => {
     assert.equal(res.status, 400)
     assert.equal(((await res.json()) as { error: string }).error, 'InvalidRequest')
     assert.equal(lineFor(res.headers.get('x-request-id')).level, INFO)
+  })
+
+  it('an upload the client abandons mid-body is its doing: an info line, no stack', async () => {
+    const { res: account } = await createUser(pds)
+    const url = new URL('/xrpc/com.atproto.repo.uploadBlob', pds.url)
+    const req = http.request(url, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${account.data.accessJwt}`,
+        'content-type': 'application/octet-stream',
+        'content-length': '5000000',
+      },
+    })
+    req.on('error', () => {}) // we hang up ourselves
+    // A fifth of the body, then hang up, as a client on a dropped connection does.
+    await new Promise<void>((resolve) => req.write(Buffer.alloc(1_000_000), () => resolve()))
+    req.destroy()
+    const line = await awaitLine((l) => l.path === '/xrpc/com.atproto.repo.uploadBlob')
+    assert.equal(line.level, INFO, JSON.stringify(line))
+    assert.equal(line.status, 400)
+    assert.doesNotMatch(JSON.stringify(line), /stack/)
   })
 
   it('a handler that fails is a 500 and an error line with the stack and the request id', async () => {

@@ -117,10 +117,58 @@ async function prepareRecord(collection: string, json: unknown, validate: boolea
 
 /** Lexicon JSON ($link, $bytes, blob objects) → lex values; malformed special objects are a 400. */
 function parseLexJson(json: unknown): unknown {
+  checkSpecialObjects(json)
   try {
     return jsonToLex(json)
   } catch (err) {
     throw new InvalidRequestError(`Invalid record: ${(err as Error).message}`)
+  }
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+
+/**
+ * The data model's JSON form reserves `$link` and `$bytes`: an object with either key must be exactly
+ * `{"$link": "<CID>"}` or `{"$bytes": "<base64>"}`; and `{"$type": "blob"}` must be a whole blob ref (a `$link`
+ * ref, a string mimeType, a non-negative integer size). Atproto data model spec; the interop "invalid" vectors.
+ * jsonToLex would otherwise keep a malformed one as an ordinary map, stored as something it is not.
+ */
+function checkSpecialObjects(value: unknown): void {
+  if (Array.isArray(value)) {
+    for (const v of value) checkSpecialObjects(v)
+    return
+  }
+  if (!value || typeof value !== 'object') return
+  const obj = value as Record<string, unknown>
+  if ('$link' in obj || '$bytes' in obj) {
+    const [key, ...rest] = Object.keys(obj)
+    const v = obj[key]
+    const ok =
+      rest.length === 0 &&
+      typeof v === 'string' &&
+      (key === '$link' ? CID.asCID(safeCid(v)) !== null : BASE64.test(v))
+    if (!ok) throw new InvalidRequestError(`Invalid record: malformed ${key === '$bytes' ? '$bytes' : '$link'} object`)
+    return
+  }
+  if (obj.$type === 'blob') {
+    const { ref, mimeType, size } = obj
+    const ok =
+      typeof mimeType === 'string' &&
+      Number.isSafeInteger(size) &&
+      (size as number) >= 0 &&
+      !!ref &&
+      typeof ref === 'object' &&
+      typeof (ref as Record<string, unknown>).$link === 'string'
+    if (!ok) throw new InvalidRequestError('Invalid record: malformed blob ref (needs ref, mimeType and size)')
+  }
+  for (const v of Object.values(obj)) checkSpecialObjects(v)
+}
+
+function safeCid(s: string): CID | null {
+  try {
+    return CID.parse(s)
+  } catch {
+    return null
   }
 }
 

@@ -66,6 +66,10 @@ export function toXrpcError(err: unknown): XRPCError {
   if (e?.type && e.status && e.status >= 400 && e.status < 500) {
     return toXrpcError(new InvalidRequestError(e.message ?? 'Invalid request body'))
   }
+  // The client hung up mid-body (node's IncomingMessage 'aborted', ECONNRESET): its doing, not a bug of ours.
+  if ((err as NodeJS.ErrnoException)?.code === 'ECONNRESET' && e.message === 'aborted') {
+    return toXrpcError(new InvalidRequestError('Request aborted by the client'))
+  }
   // Express's router could not percent-decode a path parameter (/xrpc/%E0): a bad URL, not a bug.
   if (err instanceof URIError && e.status === 400) return toXrpcError(new InvalidRequestError(err.message))
   return toXrpcError(new InternalServerError())
