@@ -74,12 +74,14 @@ describe('bad input gets a clear XRPC error', () => {
   let plc: TestPlc
   let pds: TestPds
   let tokens: Tokens
+  let did: string
 
   before(async () => {
     plc = await startPlc()
     pds = await startPds({ plcUrl: plc.url })
     const user = await createUser(pds)
     tokens = { access: user.agent.session!.accessJwt, refresh: user.agent.session!.refreshJwt }
+    did = user.did
   })
   after(async () => {
     await pds?.destroy()
@@ -98,6 +100,15 @@ describe('bad input gets a clear XRPC error', () => {
       assert.equal(pds.ctx.accounts.store.count(), accountsBefore, 'nothing was created')
     })
   }
+
+  it('a record with a "__proto__" key is refused whole, not stored without that key', async () => {
+    const seq = pds.ctx.sequencer.latestSeq()
+    const rawBody = `{"repo":"${did}","collection":"com.example.foo","record":{"$type":"com.example.foo","__proto__":{"a":1}}}`
+    const res = await xrpc(pds, 'com.atproto.repo.createRecord', { rawBody, headers: bearer(tokens.access) })
+    assert.equal(res.status, 400, JSON.stringify(res.body))
+    assert.equal(res.body.error, 'InvalidRequest')
+    assert.equal(pds.ctx.sequencer.latestSeq(), seq, 'nothing was committed')
+  })
 
   it('still serves after all of the above', async () => {
     const health = await xrpc(pds, '_health')
