@@ -14,7 +14,7 @@ import { TID } from '@atproto/common-web'
 import WebSocket from 'ws'
 import { createLogger } from '../src/logger.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
-import { createUser, startPds, xrpc, type TestPds } from './helpers/pds.ts'
+import { createUser, startPds, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
 
 type User = Awaited<ReturnType<typeof createUser>>
 type BlobRef = { $type: 'blob'; ref: { $link: string }; mimeType: string; size: number }
@@ -77,14 +77,10 @@ describe('blob bytes under concurrency', () => {
   let alice: User
 
   before(async () => {
-    plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url })
+    ;({ plc, pds } = await startServers())
     alice = await createUser(pds)
   })
-  after(async () => {
-    await pds?.destroy()
-    await plc?.close()
-  })
+  after(() => stopServers({ plc, pds }))
 
   it('a blob re-uploaded while the record that used it is deleted stays with the new record', async () => {
     const tries = 60
@@ -252,14 +248,10 @@ describe('the admin password', () => {
   let dave: User
 
   before(async () => {
-    plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url })
+    ;({ plc, pds } = await startServers())
     dave = await createUser(pds)
   })
-  after(async () => {
-    await pds?.destroy()
-    await plc?.close()
-  })
+  after(() => stopServers({ plc, pds }))
 
   it("writes no records into a user's repo", async () => {
     const post = { $type: 'app.bsky.feed.post', text: 'not mine', createdAt: new Date().toISOString() }
@@ -390,13 +382,9 @@ describe('handles of inactive accounts stop resolving', () => {
   const subject = (did: string) => ({ $type: 'com.atproto.admin.defs#repoRef', did })
 
   before(async () => {
-    plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url })
+    ;({ plc, pds } = await startServers())
   })
-  after(async () => {
-    await pds?.destroy()
-    await plc?.close()
-  })
+  after(() => stopServers({ plc, pds }))
 
   /** What resolveHandle and /.well-known/atproto-did say about `user`'s handle: the DID, or the refusals. */
   async function resolved(user: User): Promise<{ xrpc: string; wellKnown: string }> {
@@ -446,13 +434,9 @@ describe('the public status page names no firehose subscriber', () => {
   let plc: TestPlc
   let pds: TestPds
   before(async () => {
-    plc = await startPlc()
-    pds = await startPds({ plcUrl: plc.url })
+    ;({ plc, pds } = await startServers())
   })
-  after(async () => {
-    await pds?.destroy()
-    await plc?.close()
-  })
+  after(() => stopServers({ plc, pds }))
 
   it('shows counts to everyone and addresses only with the admin password', async () => {
     const connected = once(pds.ctx.firehose, 'connect', { signal: AbortSignal.timeout(5000) })
