@@ -7,6 +7,7 @@ import { AccountStatusService } from './account/account-status.ts'
 import { AccountStore } from './account/account-store.ts'
 import { AppPasswordService } from './account/app-passwords.ts'
 import { InviteService } from './account/invites.ts'
+import { PreferenceService } from './account/preferences.ts'
 import { SessionService } from './account/sessions.ts'
 import { TokenService, type Now } from './account/tokens.ts'
 import { BlobIndex } from './blob/blob-index.ts'
@@ -39,6 +40,7 @@ export type AppContext = {
   sessions: SessionService
   appPasswords: AppPasswordService
   invites: InviteService
+  preferences: PreferenceService
   identity: IdentityResolver
   sequencer: Sequencer
   records: RecordIndex
@@ -95,6 +97,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     sessions,
     appPasswords,
     invites,
+    preferences: new PreferenceService(db),
     identity,
     sequencer,
     records,
