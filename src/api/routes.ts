@@ -36,6 +36,8 @@ import getRepo from './com/atproto/sync/getRepo.ts'
 import getRepoStatus from './com/atproto/sync/getRepoStatus.ts'
 import listBlobs from './com/atproto/sync/listBlobs.ts'
 import listRepos from './com/atproto/sync/listRepos.ts'
+import getPreferences from './app/bsky/actor/getPreferences.ts'
+import putPreferences from './app/bsky/actor/putPreferences.ts'
 import type { AuthKind } from '../xrpc/auth.ts'
 import type { MethodDef, MethodType, Route, RouteLimit } from '../xrpc/method.ts'
 import { applyWritesPoints, loginAttempts, perAccount, perIp, repoWrite } from './limits.ts'
@@ -75,6 +77,8 @@ export const routes: readonly Route[] = [
   route('com.atproto.server.activateAccount',    'procedure', 'accessFull',    activateAccount),
   route('com.atproto.admin.updateSubjectStatus', 'procedure', 'admin',         updateSubjectStatus),
   route('com.atproto.admin.getSubjectStatus',    'query',     'admin',         getSubjectStatus),
+  route('app.bsky.actor.getPreferences',         'query',     'access',        getPreferences),
+  route('app.bsky.actor.putPreferences',         'procedure', 'access',        putPreferences),
   route('com.atproto.admin.deleteAccount',       'procedure', 'admin',         deleteAccountAdmin),
   // sync reads: public; inactive repos still served to their owner or the operator, so credentials are read if sent
   route('com.atproto.sync.getRepo',              'query',     'optionalAccessOrAdmin', getRepo),

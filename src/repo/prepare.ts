@@ -13,7 +13,7 @@ import { InvalidRequestError } from '../errors.ts'
 // The published com.atproto.* and app.bsky.* schemas. @atproto/api is the heaviest import we have (~0.4 s), so it is
 // loaded on the first write rather than at startup.
 let lexiconsPromise: Promise<Lexicons> | undefined
-function loadLexicons(): Promise<Lexicons> {
+export function loadLexicons(): Promise<Lexicons> {
   lexiconsPromise ??= import('@atproto/api').then((api) => api.lexicons as unknown as Lexicons)
   return lexiconsPromise
 }
