@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { AtpAgent } from '@atproto/api'
+import { ForbiddenError } from '../src/errors.ts'
 import type { TestPlc } from './helpers/plc.ts'
 import { createUser, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
 
@@ -138,5 +139,21 @@ describe('preferences', () => {
     const rows = pds.db.prepare('SELECT did FROM preference').all() as { did: string }[]
     assert.ok(rows.every((r) => r.did !== bob.did))
     assert.ok(rows.some((r) => r.did === alice.did))
+  })
+
+  it('a deactivated account still reads and writes its preferences, as in the reference', async () => {
+    const alice = await createUser(pds)
+    await alice.agent.com.atproto.server.deactivateAccount({})
+    await alice.agent.app.bsky.actor.putPreferences({ preferences: [adult(true)] })
+    assert.deepEqual(await get(alice.agent), [adult(true)])
+  })
+
+  it('a put for an account deleted mid-request is a 403 AccountNotFound, with nothing stored', () => {
+    const did = 'did:plc:deletedmidrequest0000000'
+    assert.throws(
+      () => pds.ctx.preferences.put(did, 'app.bsky', [adult(true)], { fullAccess: true }),
+      (err) => err instanceof ForbiddenError && err.error === 'AccountNotFound',
+    )
+    assert.equal((pds.db.prepare('SELECT count(*) AS n FROM preference WHERE did = ?').get(did) as { n: number }).n, 0)
   })
 })

@@ -2,7 +2,7 @@
 // per account, replaced whole within one namespace on put, read back in the order it was written. Some preferences are
 // for full logins only (an app password neither sees nor sets them), and some are derived on read, never stored.
 import type { Db } from '../db/index.ts'
-import { InvalidRequestError } from '../errors.ts'
+import { ForbiddenError, InvalidRequestError } from '../errors.ts'
 
 export type Preference = { $type: string; [key: string]: unknown }
 
@@ -87,13 +87,21 @@ export class PreferenceService {
         `Do not have authorization to set preferences: ${forbidden.map((p) => p.$type).join(', ')}`,
       )
     }
-    this.db.transaction(() => {
-      for (const row of this.rows(did)) {
-        if (inNamespace(namespace, row.name) && allowed(row.name, access)) this.stmts.delete.run(row.id)
+    try {
+      this.db.transaction(() => {
+        for (const row of this.rows(did)) {
+          if (inNamespace(namespace, row.name) && allowed(row.name, access)) this.stmts.delete.run(row.id)
+        }
+        for (const pref of prefs) {
+          if (!readOnly(pref.$type)) this.stmts.insert.run(did, pref.$type, JSON.stringify(pref))
+        }
+      })()
+    } catch (err) {
+      // The account was deleted after the request's credentials were checked: the reference's 403, nothing stored.
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+        throw new ForbiddenError('Account not found', 'AccountNotFound')
       }
-      for (const pref of prefs) {
-        if (!readOnly(pref.$type)) this.stmts.insert.run(did, pref.$type, JSON.stringify(pref))
-      }
-    })()
+      throw err
+    }
   }
 }
