@@ -16,6 +16,7 @@ import type { Db } from './db/index.ts'
 import { Firehose } from './firehose/firehose.ts'
 import { keypairFromHex } from './identity/keys.ts'
 import { PlcService } from './identity/plc.ts'
+import { ServiceAuth } from './identity/service-auth.ts'
 import { createRateLimiter, type RateLimiter } from './ratelimit/index.ts'
 import { createRelayNotifier, type RelayNotifier } from './relay/notifier.ts'
 import { IdentityResolver } from './identity/resolver.ts'
@@ -40,6 +41,8 @@ export type AppContext = {
   appPasswords: AppPasswordService
   invites: InviteService
   identity: IdentityResolver
+  /** Service JWTs signed with an account's repo key (getServiceAuth; proxying). */
+  serviceAuth: ServiceAuth
   sequencer: Sequencer
   records: RecordIndex
   blobs: BlobIndex
@@ -67,12 +70,13 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const blobStore = new BlobStore(cfg.dataDirectory, blobs, (did) => store.byDid(did) !== undefined, log)
   const identity = new IdentityResolver({ plcUrl: cfg.didPlcUrl, devMode: cfg.devMode })
   const rateLimiter = createRateLimiter(cfg, { log })
+  const signingKey = signingKeyCache(store)
   const repo = new RepoService({
     db,
     sequencer,
     records,
     blobs,
-    signingKey: signingKeyCache(store),
+    signingKey,
     onBlobsUnlinked: (did, cids) => blobStore.deleteOrphans(did, cids),
     exportLimits: { maxConcurrent: cfg.repoExport.maxConcurrent, idleMs: cfg.repoExport.idleTimeoutMs },
   })
@@ -96,6 +100,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     appPasswords,
     invites,
     identity,
+    serviceAuth: new ServiceAuth(signingKey),
     sequencer,
     records,
     blobs,

@@ -7,6 +7,7 @@ import createInviteCodes from './com/atproto/server/createInviteCodes.ts'
 import createSession from './com/atproto/server/createSession.ts'
 import deleteSession from './com/atproto/server/deleteSession.ts'
 import describeServer from './com/atproto/server/describeServer.ts'
+import getServiceAuth from './com/atproto/server/getServiceAuth.ts'
 import getSession from './com/atproto/server/getSession.ts'
 import listAppPasswords from './com/atproto/server/listAppPasswords.ts'
 import refreshSession from './com/atproto/server/refreshSession.ts'
@@ -59,6 +60,7 @@ export const routes: readonly Route[] = [
   route('com.atproto.server.createAppPassword',  'procedure', 'accessFull',    createAppPassword),
   route('com.atproto.server.listAppPasswords',   'query',     'accessFull',    listAppPasswords),
   route('com.atproto.server.revokeAppPassword',  'procedure', 'accessFull',    revokeAppPassword),
+  route('com.atproto.server.getServiceAuth',     'query',     'access',        getServiceAuth),
   route('com.atproto.server.createInviteCode',   'procedure', 'admin',         createInviteCode),
   route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         createInviteCodes),
   route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),

@@ -1,0 +1,120 @@
+// com.atproto.server methods beyond sessions: getServiceAuth, checkAccountStatus, getAccountInviteCodes,
+// temp.checkSignupQueue, and describeServer's links and contact.
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { AtpAgent } from '@atproto/api'
+import { ensureAtprotoKey, type DidDocument } from '@atproto/identity'
+import { verifyJwt } from '@atproto/xrpc-server'
+import { createUser, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
+import type { TestPlc } from './helpers/plc.ts'
+
+let plc: TestPlc
+let pds: TestPds
+
+before(async () => {
+  ;({ plc, pds } = await startServers())
+})
+after(() => stopServers({ plc, pds }))
+
+const AUD = 'did:web:appview.example.com'
+const nowS = () => Math.floor(Date.now() / 1000)
+const bearer = (agent: AtpAgent) => ({ authorization: `Bearer ${agent.session!.accessJwt}` })
+
+/** Verify as a receiving service would: the signing key is the one in the issuer's DID document at the PLC. */
+const verify = (token: string, aud: string, lxm: string | null) =>
+  verifyJwt(token, aud, lxm, async (iss) => {
+    const res = await fetch(`${plc.url}/${encodeURIComponent(iss)}`)
+    assert.equal(res.status, 200)
+    return ensureAtprotoKey((await res.json()) as DidDocument)
+  })
+
+async function appPasswordAgent(owner: AtpAgent, handle: string, privileged: boolean): Promise<AtpAgent> {
+  const res = await owner.com.atproto.server.createAppPassword({ name: `ap-${privileged}`, privileged })
+  const agent = pds.agent()
+  await agent.login({ identifier: handle, password: res.data.password })
+  return agent
+}
+
+describe('com.atproto.server.getServiceAuth', () => {
+  it('signs a token with the account repo key that verifies against its DID document', async () => {
+    const user = await createUser(pds)
+    const lxm = 'app.bsky.feed.getTimeline'
+    const exp = nowS() + 600
+    const res = await user.agent.com.atproto.server.getServiceAuth({ aud: AUD, lxm, exp })
+    const payload = await verify(res.data.token, AUD, lxm)
+    assert.equal(payload.iss, user.did)
+    assert.equal(payload.aud, AUD)
+    assert.equal(payload.lxm, lxm)
+    assert.equal(payload.exp, exp)
+    assert.equal(typeof payload.jti, 'string')
+    // The wrong audience or method is refused by the verifier.
+    await assert.rejects(verify(res.data.token, 'did:web:other.example.com', lxm), /BadJwtAudience|audience/i)
+    await assert.rejects(verify(res.data.token, AUD, 'app.bsky.feed.getAuthorFeed'), /BadJwtLexiconMethod|lxm|method/i)
+  })
+
+  it('without lxm or exp: a method-less token for about a minute', async () => {
+    const user = await createUser(pds)
+    const res = await user.agent.com.atproto.server.getServiceAuth({ aud: AUD })
+    const payload = await verify(res.data.token, AUD, null)
+    assert.equal(payload.lxm, undefined)
+    assert.ok(payload.exp > nowS() && payload.exp <= nowS() + 61)
+  })
+
+  it('refuses expirations in the past, past an hour, or past a minute without lxm (BadExpiration)', async () => {
+    const user = await createUser(pds)
+    const cases: Record<string, string>[] = [
+      { aud: AUD, lxm: 'app.bsky.feed.getTimeline', exp: String(nowS() - 10) },
+      { aud: AUD, lxm: 'app.bsky.feed.getTimeline', exp: String(nowS() + 3700) },
+      { aud: AUD, exp: String(nowS() + 120) },
+    ]
+    for (const query of cases) {
+      const res = await xrpc(pds, 'com.atproto.server.getServiceAuth', { query, headers: bearer(user.agent) })
+      assert.equal(res.status, 400, JSON.stringify(query))
+      assert.equal(res.body.error, 'BadExpiration')
+    }
+  })
+
+  it('refuses protected methods for everyone and bad input with 400', async () => {
+    const user = await createUser(pds)
+    const call = (query: Record<string, string>) =>
+      xrpc(pds, 'com.atproto.server.getServiceAuth', { query, headers: bearer(user.agent) })
+    for (const lxm of ['com.atproto.server.createAppPassword', 'com.atproto.identity.updateHandle', 'com.atproto.server.getSession']) {
+      const res = await call({ aud: AUD, lxm })
+      assert.equal(res.status, 400)
+      assert.equal(res.body.error, 'InvalidRequest')
+      assert.match(res.body.message, /protected method/)
+    }
+    const bad: Record<string, string>[] = [{}, { aud: 'not-a-did' }, { aud: AUD, lxm: 'not an nsid' }, { aud: AUD, exp: 'soon' }]
+    for (const query of bad) {
+      const res = await call(query)
+      assert.equal(res.status, 400, JSON.stringify(query))
+      assert.equal(res.body.error, 'InvalidRequest')
+    }
+    const anon = await xrpc(pds, 'com.atproto.server.getServiceAuth', { query: { aud: AUD } })
+    assert.equal(anon.status, 401)
+  })
+
+  it('app passwords: privileged methods only with a privileged app password', async () => {
+    const user = await createUser(pds)
+    const plain = await appPasswordAgent(user.agent, user.handle, false)
+    const priv = await appPasswordAgent(user.agent, user.handle, true)
+    const lxm = 'com.atproto.server.createAccount'
+    const refused = await xrpc(pds, 'com.atproto.server.getServiceAuth', { query: { aud: AUD, lxm }, headers: bearer(plain) })
+    assert.equal(refused.status, 400)
+    assert.match(refused.body.message, /insufficient access/)
+    const chat = await xrpc(pds, 'com.atproto.server.getServiceAuth', {
+      query: { aud: AUD, lxm: 'chat.bsky.convo.sendMessage' },
+      headers: bearer(plain),
+    })
+    assert.equal(chat.status, 400)
+    // Ordinary methods are fine with any app password.
+    const ok = await plain.com.atproto.server.getServiceAuth({ aud: AUD, lxm: 'app.bsky.feed.getTimeline' })
+    await verify(ok.data.token, AUD, 'app.bsky.feed.getTimeline')
+    // A privileged app password, and the real login, may.
+    for (const agent of [priv, user.agent]) {
+      const res = await agent.com.atproto.server.getServiceAuth({ aud: AUD, lxm })
+      const payload = await verify(res.data.token, AUD, lxm)
+      assert.equal(payload.iss, user.did)
+    }
+  })
+})
