@@ -118,3 +118,50 @@ describe('com.atproto.server.getServiceAuth', () => {
     }
   })
 })
+
+describe('com.atproto.server.checkAccountStatus', () => {
+  it('reports the repo, records and blobs, and activation, from our own indexes', async () => {
+    const user = await createUser(pds)
+    const fresh = (await user.agent.com.atproto.server.checkAccountStatus()).data
+    const head = (await user.agent.com.atproto.sync.getLatestCommit({ did: user.did })).data
+    assert.deepEqual(fresh, {
+      activated: true,
+      validDid: true,
+      repoCommit: head.cid,
+      repoRev: head.rev,
+      repoBlocks: fresh.repoBlocks,
+      indexedRecords: 0,
+      privateStateValues: 0,
+      expectedBlobs: 0,
+      importedBlobs: 0,
+    })
+    assert.ok(fresh.repoBlocks >= 2, 'a commit and its empty tree')
+
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3])
+    const used = await user.agent.uploadBlob(png, { encoding: 'image/png' })
+    await user.agent.uploadBlob(new Uint8Array([...png, 4]), { encoding: 'image/png' }) // stored, no record uses it
+    await user.agent.post({
+      text: 'with an image',
+      embed: { $type: 'app.bsky.embed.images', images: [{ image: used.data.blob, alt: '' }] },
+    })
+    await user.agent.post({ text: 'plain' })
+    const after = (await user.agent.com.atproto.server.checkAccountStatus()).data
+    const head2 = (await user.agent.com.atproto.sync.getLatestCommit({ did: user.did })).data
+    assert.equal(after.repoCommit, head2.cid)
+    assert.equal(after.repoRev, head2.rev)
+    assert.equal(after.indexedRecords, 2)
+    assert.equal(after.expectedBlobs, 1)
+    assert.equal(after.importedBlobs, 2, 'the reference counts every stored blob, temporary ones too')
+    assert.ok(after.repoBlocks > fresh.repoBlocks)
+
+    // Deactivated accounts may still ask (the migration flow checks before activating).
+    await user.agent.com.atproto.server.deactivateAccount({})
+    const off = (await user.agent.com.atproto.server.checkAccountStatus()).data
+    assert.equal(off.activated, false)
+    assert.equal(off.validDid, true)
+    await user.agent.com.atproto.server.activateAccount()
+
+    const anon = await xrpc(pds, 'com.atproto.server.checkAccountStatus')
+    assert.equal(anon.status, 401)
+  })
+})

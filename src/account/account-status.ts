@@ -149,6 +149,25 @@ export class AccountStatusService {
     return rows.map((row) => ({ ...row, ...repoStatusOf(row) }))
   }
 
+  /** The reference's isAccountActivated: the account exists and is not deactivated (a takedown does not count). */
+  isActivated(did: string): boolean {
+    const account = this.deps.store.byDid(did)
+    return account !== undefined && !account.deactivated_at
+  }
+
+  /**
+   * Whether the DID document names this PDS and the account's signing key (checkAccountStatus's validDid): false,
+   * never an error, when it does not or cannot be resolved.
+   */
+  async didDocIsValid(did: string): Promise<boolean> {
+    try {
+      await this.assertDidDocPointsHere(this.account(did))
+      return true
+    } catch {
+      return false
+    }
+  }
+
   private async assertDidDocPointsHere(account: AccountRow): Promise<void> {
     let data: { pds: string; signingKey: string }
     try {

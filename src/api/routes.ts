@@ -1,5 +1,6 @@
 // The whole API on one screen: each line is NSID, query|procedure, who may call it, its handler, and the rate limits
 // it counts against besides the global per-IP one (src/api/limits.ts; their windows are configuration).
+import checkAccountStatus from './com/atproto/server/checkAccountStatus.ts'
 import createAccount from './com/atproto/server/createAccount.ts'
 import createAppPassword from './com/atproto/server/createAppPassword.ts'
 import createInviteCode from './com/atproto/server/createInviteCode.ts'
@@ -61,6 +62,7 @@ export const routes: readonly Route[] = [
   route('com.atproto.server.listAppPasswords',   'query',     'accessFull',    listAppPasswords),
   route('com.atproto.server.revokeAppPassword',  'procedure', 'accessFull',    revokeAppPassword),
   route('com.atproto.server.getServiceAuth',     'query',     'access',        getServiceAuth),
+  route('com.atproto.server.checkAccountStatus', 'query',     'access',        checkAccountStatus),
   route('com.atproto.server.createInviteCode',   'procedure', 'admin',         createInviteCode),
   route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         createInviteCodes),
   route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
