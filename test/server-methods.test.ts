@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test'
 import { AtpAgent } from '@atproto/api'
 import { ensureAtprotoKey, type DidDocument } from '@atproto/identity'
 import { verifyJwt } from '@atproto/xrpc-server'
-import { createUser, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
+import { createUser, startPds, startServers, stopServers, uniqueHandle, xrpc, type TestPds } from './helpers/pds.ts'
 import type { TestPlc } from './helpers/plc.ts'
 
 let plc: TestPlc
@@ -163,5 +163,78 @@ describe('com.atproto.server.checkAccountStatus', () => {
 
     const anon = await xrpc(pds, 'com.atproto.server.checkAccountStatus')
     assert.equal(anon.status, 401)
+  })
+})
+
+describe('com.atproto.server.getAccountInviteCodes', () => {
+  let invitePds: TestPds
+  before(async () => {
+    invitePds = await startPds({ plcUrl: plc.url, env: { PDS_INVITE_REQUIRED: 'true' } })
+  })
+  after(() => invitePds.destroy())
+
+  /** Codes from the operator: for `forAccount`, or for nobody in particular. */
+  const adminCodes = async (forAccount: string | null, useCount: number, codeCount: number): Promise<string[]> => {
+    const res = await xrpc(invitePds, 'com.atproto.server.createInviteCodes', {
+      body: { ...(forAccount ? { forAccounts: [forAccount] } : {}), useCount, codeCount },
+      headers: { authorization: invitePds.adminAuth },
+    })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    return res.body.codes[0].codes
+  }
+  const signup = async (inviteCode: string) => {
+    const agent = invitePds.agent()
+    const handle = uniqueHandle('inv')
+    const res = await agent.createAccount({ handle, email: `${handle.split('.')[0]}@example.com`, password: 'pw-inv-1', inviteCode })
+    return { agent, did: res.data.did, handle }
+  }
+
+  it("lists the account's own codes with their uses; includeUsed=false leaves used-up ones out", async () => {
+    const [ownerCode] = await adminCodes(null, 1, 1)
+    const owner = await signup(ownerCode)
+    const [single, spare] = await adminCodes(owner.did, 1, 2)
+    const invitee = await signup(single)
+
+    const all = (await owner.agent.com.atproto.server.getAccountInviteCodes({})).data.codes
+    assert.equal(all.length, 2)
+    const used = all.find((c) => c.code === single)!
+    assert.deepEqual(
+      { ...used, createdAt: 'x', uses: used.uses.map((u) => ({ ...u, usedAt: 'x' })) },
+      {
+        code: single,
+        available: 1,
+        disabled: false,
+        forAccount: owner.did,
+        createdBy: 'admin',
+        createdAt: 'x',
+        uses: [{ usedBy: invitee.did, usedAt: 'x' }],
+      },
+    )
+    assert.ok(!Number.isNaN(Date.parse(used.createdAt)) && !Number.isNaN(Date.parse(used.uses[0].usedAt)))
+    assert.deepEqual(all.find((c) => c.code === spare)!.uses, [])
+
+    const unused = (await owner.agent.com.atproto.server.getAccountInviteCodes({ includeUsed: false })).data.codes
+    assert.deepEqual(unused.map((c) => c.code), [spare])
+
+    // Someone else's codes are not listed; the invitee has none.
+    const theirs = (await invitee.agent.com.atproto.server.getAccountInviteCodes({ createAvailable: true })).data.codes
+    assert.deepEqual(theirs, [])
+  })
+
+  it('needs a real login (no app passwords) and refuses bad booleans', async () => {
+    const [ownerCode] = await adminCodes(null, 1, 1)
+    const owner = await signup(ownerCode)
+    const ap = await owner.agent.com.atproto.server.createAppPassword({ name: 'ap' })
+    const apAgent = invitePds.agent()
+    await apAgent.login({ identifier: owner.handle, password: ap.data.password })
+    const res = await xrpc(invitePds, 'com.atproto.server.getAccountInviteCodes', { headers: bearer(apAgent) })
+    assert.equal(res.status, 400)
+    assert.equal(res.body.error, 'InvalidToken')
+    const bad = await xrpc(invitePds, 'com.atproto.server.getAccountInviteCodes', {
+      query: { includeUsed: 'yes' },
+      headers: bearer(owner.agent),
+    })
+    assert.equal(bad.status, 400)
+    assert.equal(bad.body.error, 'InvalidRequest')
   })
 })

@@ -8,6 +8,7 @@ import createInviteCodes from './com/atproto/server/createInviteCodes.ts'
 import createSession from './com/atproto/server/createSession.ts'
 import deleteSession from './com/atproto/server/deleteSession.ts'
 import describeServer from './com/atproto/server/describeServer.ts'
+import getAccountInviteCodes from './com/atproto/server/getAccountInviteCodes.ts'
 import getServiceAuth from './com/atproto/server/getServiceAuth.ts'
 import getSession from './com/atproto/server/getSession.ts'
 import listAppPasswords from './com/atproto/server/listAppPasswords.ts'
@@ -63,6 +64,7 @@ export const routes: readonly Route[] = [
   route('com.atproto.server.revokeAppPassword',  'procedure', 'accessFull',    revokeAppPassword),
   route('com.atproto.server.getServiceAuth',     'query',     'access',        getServiceAuth),
   route('com.atproto.server.checkAccountStatus', 'query',     'access',        checkAccountStatus),
+  route('com.atproto.server.getAccountInviteCodes', 'query', 'accessFull',    getAccountInviteCodes),
   route('com.atproto.server.createInviteCode',   'procedure', 'admin',         createInviteCode),
   route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         createInviteCodes),
   route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
