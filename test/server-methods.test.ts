@@ -238,3 +238,13 @@ describe('com.atproto.server.getAccountInviteCodes', () => {
     assert.equal(bad.body.error, 'InvalidRequest')
   })
 })
+
+describe('com.atproto.temp.checkSignupQueue', () => {
+  it('answers activated: there is no signup queue', async () => {
+    const user = await createUser(pds)
+    const res = await xrpc(pds, 'com.atproto.temp.checkSignupQueue', { headers: bearer(user.agent) })
+    assert.equal(res.status, 200)
+    assert.deepEqual(res.body, { activated: true })
+    assert.equal((await xrpc(pds, 'com.atproto.temp.checkSignupQueue')).status, 401)
+  })
+})

@@ -14,6 +14,7 @@ import getSession from './com/atproto/server/getSession.ts'
 import listAppPasswords from './com/atproto/server/listAppPasswords.ts'
 import refreshSession from './com/atproto/server/refreshSession.ts'
 import revokeAppPassword from './com/atproto/server/revokeAppPassword.ts'
+import checkSignupQueue from './com/atproto/temp/checkSignupQueue.ts'
 import resolveHandle from './com/atproto/identity/resolveHandle.ts'
 import applyWrites from './com/atproto/repo/applyWrites.ts'
 import createRecord from './com/atproto/repo/createRecord.ts'
@@ -67,6 +68,7 @@ export const routes: readonly Route[] = [
   route('com.atproto.server.getAccountInviteCodes', 'query', 'accessFull',    getAccountInviteCodes),
   route('com.atproto.server.createInviteCode',   'procedure', 'admin',         createInviteCode),
   route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         createInviteCodes),
+  route('com.atproto.temp.checkSignupQueue',     'query',     'access',        checkSignupQueue),
   route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
   route('com.atproto.repo.createRecord',         'procedure', 'access',        createRecord,  [repoWrite(3)]),
   route('com.atproto.repo.putRecord',            'procedure', 'access',        putRecord,     [repoWrite(2)]),
