@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { AtpAgent } from '@atproto/api'
+import { ConfigError, parseConfig } from '../src/config/index.ts'
 import { ensureAtprotoKey, type DidDocument } from '@atproto/identity'
 import { verifyJwt } from '@atproto/xrpc-server'
 import { createUser, startPds, startServers, stopServers, uniqueHandle, xrpc, type TestPds } from './helpers/pds.ts'
@@ -246,5 +247,57 @@ describe('com.atproto.temp.checkSignupQueue', () => {
     assert.equal(res.status, 200)
     assert.deepEqual(res.body, { activated: true })
     assert.equal((await xrpc(pds, 'com.atproto.temp.checkSignupQueue')).status, 401)
+  })
+})
+
+describe('com.atproto.server.describeServer links and contact', () => {
+  it('omits them when unset', async () => {
+    const res = await xrpc(pds, 'com.atproto.server.describeServer')
+    assert.equal(res.status, 200)
+    assert.deepEqual(res.body.links, {})
+    assert.deepEqual(res.body.contact, {})
+  })
+
+  it('serves the configured privacy policy, terms of service and contact address', async () => {
+    const env = {
+      PDS_PRIVACY_POLICY_URL: 'https://example.com/legal/privacy?v=2',
+      PDS_TERMS_OF_SERVICE_URL: 'https://example.com/legal/terms/',
+      PDS_CONTACT_EMAIL_ADDRESS: 'ops@example.com',
+    }
+    const described = await startPds({ plcUrl: plc.url, env })
+    try {
+      const res = await described.agent().com.atproto.server.describeServer()
+      assert.deepEqual(res.data.links, {
+        privacyPolicy: 'https://example.com/legal/privacy?v=2',
+        termsOfService: 'https://example.com/legal/terms/',
+      })
+      assert.deepEqual(res.data.contact, { email: 'ops@example.com' })
+    } finally {
+      await described.destroy()
+    }
+    // Only one of them: the others stay out.
+    const one = await startPds({ plcUrl: plc.url, env: { PDS_TERMS_OF_SERVICE_URL: 'https://example.com/tos' } })
+    try {
+      const res = await xrpc(one, 'com.atproto.server.describeServer')
+      assert.deepEqual(res.body.links, { termsOfService: 'https://example.com/tos' })
+      assert.deepEqual(res.body.contact, {})
+    } finally {
+      await one.destroy()
+    }
+  })
+
+  it('refuses bad values at startup, naming the variable', () => {
+    const cases: [string, string, RegExp][] = [
+      ['PDS_PRIVACY_POLICY_URL', 'javascript:alert(1)', /^PDS_PRIVACY_POLICY_URL: expected an http\(s\) URL/],
+      ['PDS_TERMS_OF_SERVICE_URL', 'not a url', /^PDS_TERMS_OF_SERVICE_URL: expected an http\(s\) URL/],
+      ['PDS_CONTACT_EMAIL_ADDRESS', 'nobody', /^PDS_CONTACT_EMAIL_ADDRESS: expected an email address/],
+    ]
+    for (const [name, value, message] of cases) {
+      assert.throws(() => parseConfig({ PDS_DATA_DIRECTORY: pds.dataDir, [name]: value }), (err: unknown) => {
+        assert.ok(err instanceof ConfigError)
+        assert.match((err as Error).message, message)
+        return true
+      })
+    }
   })
 })
