@@ -94,6 +94,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
       repo,
       blobStore,
       identity,
+      plc,
       publicUrl: cfg.publicUrl,
     }),
     sessions,

@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { AtpAgent } from '@atproto/api'
+import { Secp256k1Keypair } from '@atproto/crypto'
+import * as plcLib from '@did-plc/lib'
 import { ConfigError, parseConfig } from '../src/config/index.ts'
 import { ensureAtprotoKey, type DidDocument } from '@atproto/identity'
 import { verifyJwt } from '@atproto/xrpc-server'
@@ -164,6 +166,26 @@ describe('com.atproto.server.checkAccountStatus', () => {
 
     const anon = await xrpc(pds, 'com.atproto.server.checkAccountStatus')
     assert.equal(anon.status, 401)
+  })
+
+  it('validDid is false once the DID document names another PDS, or the directory drops our rotation key', async () => {
+    // Real PLC operations, signed with this PDS's rotation key, as a migration away would make them.
+    const rotationKey = await Secp256k1Keypair.import(pds.ctx.cfg.secrets.plcRotationKeyHex)
+    const client = new plcLib.Client(plc.url)
+    const signer = rotationKey as unknown as Parameters<typeof plcLib.updatePdsOp>[1]
+
+    const moved = await createUser(pds)
+    const lastOp = (await client.getLastOp(moved.did)) as plcLib.Operation
+    await client.sendOperation(moved.did, await plcLib.updatePdsOp(lastOp, signer, 'https://elsewhere.example.com'))
+    assert.equal((await moved.agent.com.atproto.server.checkAccountStatus()).data.validDid, false)
+
+    const rotated = await createUser(pds)
+    const other = await Secp256k1Keypair.create()
+    const op = (await client.getLastOp(rotated.did)) as plcLib.Operation
+    await client.sendOperation(rotated.did, await plcLib.updateRotationKeysOp(op, signer, [other.did()]))
+    const status = (await rotated.agent.com.atproto.server.checkAccountStatus()).data
+    assert.equal(status.validDid, false)
+    assert.equal(status.activated, true)
   })
 })
 
