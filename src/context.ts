@@ -17,6 +17,7 @@ import type { Db } from './db/index.ts'
 import { Firehose } from './firehose/firehose.ts'
 import { keypairFromHex } from './identity/keys.ts'
 import { PlcService } from './identity/plc.ts'
+import { ServiceAuth } from './identity/service-auth.ts'
 import { createRateLimiter, type RateLimiter } from './ratelimit/index.ts'
 import { createRelayNotifier, type RelayNotifier } from './relay/notifier.ts'
 import { IdentityResolver } from './identity/resolver.ts'
@@ -42,6 +43,8 @@ export type AppContext = {
   invites: InviteService
   preferences: PreferenceService
   identity: IdentityResolver
+  /** Service JWTs signed with an account's repo key (getServiceAuth; proxying). */
+  serviceAuth: ServiceAuth
   sequencer: Sequencer
   records: RecordIndex
   blobs: BlobIndex
@@ -69,12 +72,13 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const blobStore = new BlobStore(cfg.dataDirectory, blobs, (did) => store.byDid(did) !== undefined, log)
   const identity = new IdentityResolver({ plcUrl: cfg.didPlcUrl, devMode: cfg.devMode })
   const rateLimiter = createRateLimiter(cfg, { log })
+  const signingKey = signingKeyCache(store)
   const repo = new RepoService({
     db,
     sequencer,
     records,
     blobs,
-    signingKey: signingKeyCache(store),
+    signingKey,
     onBlobsUnlinked: (did, cids) => blobStore.deleteOrphans(did, cids),
     exportLimits: { maxConcurrent: cfg.repoExport.maxConcurrent, idleMs: cfg.repoExport.idleTimeoutMs },
   })
@@ -92,6 +96,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
       repo,
       blobStore,
       identity,
+      plc,
       publicUrl: cfg.publicUrl,
     }),
     sessions,
@@ -99,6 +104,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     invites,
     preferences: new PreferenceService(db),
     identity,
+    serviceAuth: new ServiceAuth(signingKey),
     sequencer,
     records,
     blobs,

@@ -2,6 +2,7 @@
 // so relays never hear of a status the database does not hold (or the reverse).
 import type { BlobStore } from '../blob/blob-store.ts'
 import type { Db } from '../db/index.ts'
+import type { PlcService } from '../identity/plc.ts'
 import type { IdentityResolver } from '../identity/resolver.ts'
 import { keypairFromHex } from '../identity/keys.ts'
 import type { RepoService } from '../repo/repo-service.ts'
@@ -40,6 +41,8 @@ export type AccountStatusDeps = {
   repo: RepoService
   blobStore: BlobStore
   identity: IdentityResolver
+  /** For did:plc accounts, whether the directory still lists our rotation key (checkAccountStatus's validDid). */
+  plc: PlcService
   publicUrl: string
 }
 
@@ -147,6 +150,27 @@ export class AccountStatusService {
       rev: string
     }[]
     return rows.map((row) => ({ ...row, ...repoStatusOf(row) }))
+  }
+
+  /** The reference's isAccountActivated: the account exists and is not deactivated (a takedown does not count). */
+  isActivated(did: string): boolean {
+    const account = this.deps.store.byDid(did)
+    return account !== undefined && !account.deactivated_at
+  }
+
+  /**
+   * Whether the DID document names this PDS and the account's signing key, and, for a did:plc, the directory still
+   * lists our rotation key (checkAccountStatus's validDid, the reference's rules): false, never an error, when it
+   * does not or cannot be resolved.
+   */
+  async didDocIsValid(did: string): Promise<boolean> {
+    try {
+      if (did.startsWith('did:plc:') && !(await this.deps.plc.holdsOurRotationKey(did))) return false
+      await this.assertDidDocPointsHere(this.account(did))
+      return true
+    } catch {
+      return false
+    }
   }
 
   private async assertDidDocPointsHere(account: AccountRow): Promise<void> {

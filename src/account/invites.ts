@@ -6,6 +6,17 @@ import { InvalidRequestError } from '../errors.ts'
 /** Codes one createInviteCodes call may make (codeCount × accounts): about 5 ms of inserts. */
 export const MAX_INVITE_CODES_PER_REQUEST = 1000
 
+export type InviteCodeUse = { usedBy: string; usedAt: string }
+export type InviteCode = {
+  code: string
+  available: number
+  disabled: boolean
+  forAccount: string
+  createdBy: string
+  createdAt: string
+  uses: InviteCodeUse[]
+}
+
 export class InviteService {
   private readonly db: Db
   private readonly hostname: string
@@ -24,6 +35,14 @@ export class InviteService {
          FROM invite_code ic WHERE ic.code = ? AND ic.disabled = 0`,
       ),
       use: db.prepare('INSERT INTO invite_code_use (code, used_by, used_at) VALUES (?, ?, ?)'),
+      forAccount: db.prepare(
+        `SELECT code, available_uses, disabled, for_account, created_by, created_at
+         FROM invite_code WHERE for_account = ? ORDER BY created_at, code`,
+      ),
+      usesForAccount: db.prepare(
+        `SELECT u.code, u.used_by, u.used_at FROM invite_code_use u JOIN invite_code ic ON ic.code = u.code
+         WHERE ic.for_account = ? ORDER BY u.used_at DESC`,
+      ),
     }
   }
 
@@ -53,6 +72,27 @@ export class InviteService {
         return { account, codes }
       }),
     )()
+  }
+
+  /** The codes made for `did`, each with its uses (newest first), shaped as the reference's InviteCode. */
+  listForAccount(did: string): InviteCode[] {
+    type CodeRow = { code: string; available_uses: number; disabled: number; for_account: string; created_by: string; created_at: string }
+    type UseRow = { code: string; used_by: string; used_at: string }
+    const uses = new Map<string, InviteCodeUse[]>()
+    for (const use of this.stmts.usesForAccount.all(did) as UseRow[]) {
+      const list = uses.get(use.code) ?? []
+      list.push({ usedBy: use.used_by, usedAt: use.used_at })
+      uses.set(use.code, list)
+    }
+    return (this.stmts.forAccount.all(did) as CodeRow[]).map((row) => ({
+      code: row.code,
+      available: row.available_uses,
+      disabled: row.disabled === 1,
+      forAccount: row.for_account,
+      createdBy: row.created_by,
+      createdAt: row.created_at,
+      uses: uses.get(row.code) ?? [],
+    }))
   }
 
   /** `claimed`: uses already promised to signups in flight, which count as spent. */

@@ -1,5 +1,6 @@
 // The whole API on one screen: each line is NSID, query|procedure, who may call it, its handler, and the rate limits
 // it counts against besides the global per-IP one (src/api/limits.ts; their windows are configuration).
+import checkAccountStatus from './com/atproto/server/checkAccountStatus.ts'
 import createAccount from './com/atproto/server/createAccount.ts'
 import createAppPassword from './com/atproto/server/createAppPassword.ts'
 import createInviteCode from './com/atproto/server/createInviteCode.ts'
@@ -7,10 +8,13 @@ import createInviteCodes from './com/atproto/server/createInviteCodes.ts'
 import createSession from './com/atproto/server/createSession.ts'
 import deleteSession from './com/atproto/server/deleteSession.ts'
 import describeServer from './com/atproto/server/describeServer.ts'
+import getAccountInviteCodes from './com/atproto/server/getAccountInviteCodes.ts'
+import getServiceAuth from './com/atproto/server/getServiceAuth.ts'
 import getSession from './com/atproto/server/getSession.ts'
 import listAppPasswords from './com/atproto/server/listAppPasswords.ts'
 import refreshSession from './com/atproto/server/refreshSession.ts'
 import revokeAppPassword from './com/atproto/server/revokeAppPassword.ts'
+import checkSignupQueue from './com/atproto/temp/checkSignupQueue.ts'
 import resolveHandle from './com/atproto/identity/resolveHandle.ts'
 import applyWrites from './com/atproto/repo/applyWrites.ts'
 import createRecord from './com/atproto/repo/createRecord.ts'
@@ -61,8 +65,12 @@ export const routes: readonly Route[] = [
   route('com.atproto.server.createAppPassword',  'procedure', 'accessFull',    createAppPassword),
   route('com.atproto.server.listAppPasswords',   'query',     'accessFull',    listAppPasswords),
   route('com.atproto.server.revokeAppPassword',  'procedure', 'accessFull',    revokeAppPassword),
+  route('com.atproto.server.getServiceAuth',     'query',     'access',        getServiceAuth),
+  route('com.atproto.server.checkAccountStatus', 'query',     'access',        checkAccountStatus),
+  route('com.atproto.server.getAccountInviteCodes', 'query', 'accessFull',    getAccountInviteCodes),
   route('com.atproto.server.createInviteCode',   'procedure', 'admin',         createInviteCode),
   route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         createInviteCodes),
+  route('com.atproto.temp.checkSignupQueue',     'query',     'access',        checkSignupQueue),
   route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
   route('com.atproto.repo.createRecord',         'procedure', 'access',        createRecord,  [repoWrite(3)]),
   route('com.atproto.repo.putRecord',            'procedure', 'access',        putRecord,     [repoWrite(2)]),

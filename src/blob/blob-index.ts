@@ -20,6 +20,8 @@ export class BlobIndex {
          RETURNING mime_type`,
       ).pluck(),
       get: db.prepare('SELECT * FROM blob WHERE did = ? AND cid = ?'),
+      count: db.prepare('SELECT count(*) FROM blob WHERE did = ?').pluck(),
+      countReferenced: db.prepare('SELECT count(DISTINCT blob_cid) FROM record_blob WHERE did = ?').pluck(),
       link: db.prepare('INSERT OR IGNORE INTO record_blob (did, blob_cid, record_uri) VALUES (?, ?, ?)'),
       unlinkRecord: db.prepare('DELETE FROM record_blob WHERE did = ? AND record_uri = ? RETURNING blob_cid').pluck(),
       unlinkRepo: db.prepare('DELETE FROM record_blob WHERE did = ?'),
@@ -51,6 +53,16 @@ export class BlobIndex {
    */
   upsert(did: string, cid: string, mimeType: string, size: number): string {
     return this.stmts.insert.get(did, cid, mimeType, size, new Date().toISOString()) as string
+  }
+
+  /** Blobs stored for the account, temporary uploads included (checkAccountStatus's importedBlobs). */
+  count(did: string): number {
+    return this.stmts.count.get(did) as number
+  }
+
+  /** Distinct blobs the account's records use, stored or not (checkAccountStatus's expectedBlobs). */
+  countReferenced(did: string): number {
+    return this.stmts.countReferenced.get(did) as number
   }
 
   get(did: string, cid: string): BlobRow | undefined {

@@ -23,6 +23,9 @@ export type Config = Readonly<{
   embeddedPlc: boolean
   serviceHandleDomains: string[]
   inviteRequired: boolean
+  /** Shown to clients by describeServer; omitted there when unset. */
+  links: Readonly<{ privacyPolicy?: string; termsOfService?: string }>
+  contactEmail?: string
   devMode: boolean
   logLevel: string
   maxRequestBytes: number
@@ -99,6 +102,8 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes')
 
+/** A link shown to people (describeServer's links): kept exactly as written. */
+const linkUrl = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' })
 const url = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
 
 // Relays are addressed by origin: we append /xrpc/... ourselves, so a path would be silently dropped.
@@ -229,6 +234,9 @@ const envSchema = z.object({
   PDS_ADMIN_PASSWORD: z.string().min(1).optional(),
   PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: hexKey.optional(),
   PDS_INVITE_REQUIRED: bool.default(false),
+  PDS_PRIVACY_POLICY_URL: linkUrl.optional(),
+  PDS_TERMS_OF_SERVICE_URL: linkUrl.optional(),
+  PDS_CONTACT_EMAIL_ADDRESS: z.email({ message: 'expected an email address' }).optional(),
   PDS_DEV_MODE: bool.optional(),
   PDS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // The reference's JSON limit. Parsing, validating and encoding a record runs on the event loop, 1-3 ms per KiB for
@@ -326,6 +334,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     embeddedPlc,
     serviceHandleDomains: e.PDS_SERVICE_HANDLE_DOMAINS ?? (local ? ['.test'] : [`.${e.PDS_HOSTNAME}`]),
     inviteRequired: e.PDS_INVITE_REQUIRED,
+    links: Object.freeze({ privacyPolicy: e.PDS_PRIVACY_POLICY_URL, termsOfService: e.PDS_TERMS_OF_SERVICE_URL }),
+    contactEmail: e.PDS_CONTACT_EMAIL_ADDRESS,
     devMode,
     logLevel: e.PDS_LOG_LEVEL,
     maxRequestBytes: e.PDS_MAX_REQUEST_BYTES,

@@ -50,6 +50,22 @@ export class PlcService {
     }
   }
 
+  /**
+   * Whether the directory's current data for `did` lists this PDS's rotation key (the reference's check before it
+   * calls a did:plc valid for this service). UpstreamFailure if the directory cannot say.
+   */
+  async holdsOurRotationKey(did: string): Promise<boolean> {
+    let data: { rotationKeys?: unknown }
+    try {
+      const res = await fetch(`${this.url}/${encodeURIComponent(did)}/data`, { signal: AbortSignal.timeout(10_000) })
+      if (!res.ok) throw new Error(`HTTP ${res.status}`)
+      data = (await res.json()) as { rotationKeys?: unknown }
+    } catch (err) {
+      throw new UpstreamFailureError(`PLC directory ${this.url} could not give the data of ${did}: ${(err as Error).message}`)
+    }
+    return Array.isArray(data.rotationKeys) && data.rotationKeys.includes(this.rotationKey.did())
+  }
+
   /** The DID document a genesis op produces, without a round trip to the directory. */
   static async didDocOf(did: string, op: PlcLib.Operation): Promise<PlcLib.DidDocument> {
     const plc = await loadPlcLib()

@@ -128,6 +128,11 @@ export class RepoService {
     return this.reader.root(did)
   }
 
+  /** How many blocks the repo stores (checkAccountStatus's repoBlocks). */
+  blockCount(did: string): number {
+    return this.blockStmts.countBlocks.get(did) as number
+  }
+
   /**
    * The repo as a streamed CAR (getRepo), pinned to the current commit: all of it, or the blocks stored after
    * `since`. Null without a root. Throws NotEnoughResources (503) when the export cap is reached.

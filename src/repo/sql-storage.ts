@@ -20,6 +20,7 @@ export class RepoBlockStatements {
   readonly putBlock
   readonly removeBlock
   readonly removeRepoBlocks
+  readonly countBlocks
   readonly getRoot
   readonly setRoot
   readonly retireBlock
@@ -47,6 +48,7 @@ export class RepoBlockStatements {
     this.putBlock = db.prepare('INSERT OR IGNORE INTO repo_block (did, cid, rev, content) VALUES (?, ?, ?, ?)')
     this.removeBlock = db.prepare('DELETE FROM repo_block WHERE did = ? AND cid = ?')
     this.removeRepoBlocks = db.prepare('DELETE FROM repo_block WHERE did = ?')
+    this.countBlocks = db.prepare('SELECT count(*) FROM repo_block WHERE did = ?').pluck()
     this.getRoot = db.prepare('SELECT cid, rev FROM repo_root WHERE did = ?')
     this.setRoot = db.prepare(
       `INSERT INTO repo_root (did, cid, rev, indexed_at) VALUES (?, ?, ?, ?)

@@ -13,3 +13,6 @@ export const didKey = z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]+$/, 'must
 
 /** An integer query parameter (query strings are text). */
 export const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+
+/** A boolean query parameter: only "true" and "false". */
+export const queryBool = z.enum(['true', 'false']).transform((s) => s === 'true')

@@ -6,7 +6,8 @@ export default defineMethod({
     availableUserDomains: ctx.cfg.serviceHandleDomains,
     inviteCodeRequired: ctx.cfg.inviteRequired,
     phoneVerificationRequired: false,
-    links: {},
-    contact: {},
+    // JSON drops the unset ones, as the reference's response does.
+    links: { privacyPolicy: ctx.cfg.links.privacyPolicy, termsOfService: ctx.cfg.links.termsOfService },
+    contact: { email: ctx.cfg.contactEmail },
   }),
 })
