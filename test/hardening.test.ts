@@ -1,7 +1,6 @@
 // Hardening for the open internet: blob bytes never lost under concurrent writes, sweeps and account deletion.
 import assert from 'node:assert/strict'
 import dns from 'node:dns'
-import http from 'node:http'
 import { once } from 'node:events'
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import fsp from 'node:fs/promises'
@@ -14,7 +13,7 @@ import { TID } from '@atproto/common-web'
 import WebSocket from 'ws'
 import { createLogger } from '../src/logger.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
-import { createUser, startPds, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
+import { createUser, getWithHost, startPds, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
 
 type User = Awaited<ReturnType<typeof createUser>>
 type BlobRef = { $type: 'blob'; ref: { $link: string }; mimeType: string; size: number }
@@ -360,20 +359,6 @@ describe('dev mode listens on this machine only', () => {
     }
   })
 })
-
-/** GET `urlPath` with `host` as the Host header (fetch() will not send another Host). */
-function getWithHost(pds: TestPds, urlPath: string, host: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: new URL(pds.url).port, path: urlPath, headers: { host } }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c) => (body += c))
-      res.on('end', () => resolve({ status: res.statusCode!, body }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 describe('handles of inactive accounts stop resolving', () => {
   let plc: TestPlc

@@ -5,7 +5,7 @@ import { Secp256k1Keypair } from '@atproto/crypto'
 import { DidResolver } from '@atproto/identity'
 import * as plc from '@did-plc/lib'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
-import { createUser, freePort, startPds, uniqueHandle, xrpc, type TestPds } from './helpers/pds.ts'
+import { createUser, freePort, getWithHost, startPds, uniqueHandle, xrpc, type TestPds } from './helpers/pds.ts'
 
 describe('did:plc identities (external directory)', () => {
   let plcDir: TestPlc
@@ -73,11 +73,10 @@ describe('did:plc identities (external directory)', () => {
 
   it('answers /.well-known/atproto-did for its handles by Host header', async () => {
     const { did, handle } = await createUser(pds)
-    const port = new URL(pds.url).port
-    const ok = await rawGet(port, '/.well-known/atproto-did', handle)
+    const ok = await getWithHost(pds, '/.well-known/atproto-did', handle)
     assert.equal(ok.status, 200)
     assert.equal(ok.body, did)
-    const missing = await rawGet(port, '/.well-known/atproto-did', 'nobody.test')
+    const missing = await getWithHost(pds, '/.well-known/atproto-did', 'nobody.test')
     assert.equal(missing.status, 404)
   })
 
@@ -95,16 +94,3 @@ describe('did:plc identities (external directory)', () => {
 })
 
 /** fetch() will not let us set Host, so speak HTTP/1.1 by hand for the well-known check. */
-async function rawGet(port: string, path: string, host: string): Promise<{ status: number; body: string }> {
-  const http = await import('node:http')
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c) => (body += c))
-      res.on('end', () => resolve({ status: res.statusCode!, body }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}

@@ -15,8 +15,7 @@ export type AuthKind =
   | 'accessFull' // a real login only: managing the account
   | 'refresh' // the refresh token of a session
   | 'admin' // HTTP Basic admin:<PDS_ADMIN_PASSWORD>
-  | 'accessOrAdmin' // a login (app passwords included), or the operator
-  | 'optionalAccessOrAdmin' // accessOrAdmin when credentials are sent, anyone otherwise (see `rejected`)
+  | 'optionalAccessOrAdmin' // a login (app passwords included) or the operator when credentials are sent, anyone otherwise (see `rejected`)
 
 export type UserCredentials = {
   type: 'user'
@@ -61,14 +60,12 @@ export class AuthVerifier {
         return { type: 'none' }
       case 'admin':
         return this.verifyAdmin(req)
-      case 'accessOrAdmin':
-        return req.headers.authorization?.startsWith('Basic ')
-          ? this.verifyAdmin(req)
-          : this.liveSession(await this.tokens.verifyAccess(bearer(req), ACCESS_STANDARD))
       case 'optionalAccessOrAdmin':
         if (!req.headers.authorization) return { type: 'none' }
         try {
-          return await this.verify('accessOrAdmin', req)
+          return req.headers.authorization.startsWith('Basic ')
+            ? await this.verifyAdmin(req)
+            : this.liveSession(await this.tokens.verifyAccess(bearer(req), ACCESS_STANDARD))
         } catch (err) {
           if (err instanceof PdsError) return { type: 'none', rejected: err }
           throw err
@@ -88,15 +85,12 @@ export class AuthVerifier {
     }
   }
 
-  private liveSession(
-    claims: { did: string; sessionId: string; scope: AuthScope },
-    refresh?: UserCredentials['refresh'],
-  ): UserCredentials {
+  private liveSession(claims: { did: string; sessionId: string; scope: AuthScope }): UserCredentials {
     // A deleted session (logout, revoked app password, deleted account) invalidates its tokens at once.
     if (!this.sessions.exists(claims.sessionId, claims.did)) {
       throw new InvalidRequestError('Token has been revoked', 'ExpiredToken')
     }
-    return { type: 'user', did: claims.did, sessionId: claims.sessionId, scope: claims.scope, refresh }
+    return { type: 'user', did: claims.did, sessionId: claims.sessionId, scope: claims.scope }
   }
 
   private async verifyAdmin(req: Request): Promise<Credentials> {

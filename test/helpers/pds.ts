@@ -1,5 +1,6 @@
 // Start a real Aurora Locus server for a test: fresh data directory, free port, silent logs.
 import { mkdtempSync, rmSync } from 'node:fs'
+import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -114,4 +115,18 @@ export async function startServers(
 export async function stopServers(servers: { plc?: TestPlc; pds?: TestPds }): Promise<void> {
   await servers.pds?.destroy()
   await servers.plc?.close()
+}
+
+/** GET `urlPath` on the server with `host` as the Host header (fetch() will not send a Host of its own choosing). */
+export function getWithHost(pds: { url: string }, urlPath: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: new URL(pds.url).port, path: urlPath, headers: { host } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode!, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
 }
