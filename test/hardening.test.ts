@@ -241,6 +241,33 @@ describe('blob bytes under concurrency', () => {
   }
 })
 
+describe('uploads a crash left half-written', () => {
+  it('are swept from <data>/tmp when the server starts, and blobs already in place are kept', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'aurora-tmp-sweep-'))
+    let pds = await startPds({ dataDir })
+    const alice = await createUser(pds)
+    const { data } = await alice.agent.uploadBlob(new Uint8Array([1, 2, 3]), { encoding: 'application/octet-stream' })
+    await alice.agent.com.atproto.repo.createRecord({
+      repo: alice.did,
+      collection: 'com.example.file',
+      record: { $type: 'com.example.file', file: data.blob },
+    })
+    await pds.close()
+    // What a kill -9 mid-upload leaves: a partial temp file (and, from any older layout, a directory).
+    await fsp.writeFile(path.join(dataDir, 'tmp', 'deadbeef'), Buffer.alloc(1024))
+    await fsp.mkdir(path.join(dataDir, 'tmp', 'stray'))
+    pds = await startPds({ dataDir })
+    try {
+      assert.deepEqual(readdirSync(path.join(dataDir, 'tmp')), [])
+      const blob = await fetch(`${pds.url}/xrpc/com.atproto.sync.getBlob?did=${alice.did}&cid=${data.blob.ref}`)
+      assert.equal(blob.status, 200)
+      assert.deepEqual(new Uint8Array(await blob.arrayBuffer()), new Uint8Array([1, 2, 3]))
+    } finally {
+      await pds.destroy()
+    }
+  })
+})
+
 describe('the admin password', () => {
   let plc: TestPlc
   let pds: TestPds

@@ -8,7 +8,7 @@
 // goes before its file and appears after it, and the write path re-checks rows inside its commit transaction, so a
 // blob row that exists when a record commits means the file exists afterwards.
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream, mkdirSync, type ReadStream } from 'node:fs'
+import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, type ReadStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
@@ -19,7 +19,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import type { Logger } from '../logger.ts'
 import { ForbiddenError, PayloadTooLargeError } from '../errors.ts'
-import { KeyedLock } from '../repo/keyed-lock.ts'
+import { KeyedLock } from '../util/keyed-lock.ts'
 import { mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../util/private-fs.ts'
 import type { BlobIndex } from './blob-index.ts'
 import { blobMimeType, SNIFF_BYTES } from './mime-type.ts'
@@ -50,9 +50,18 @@ export class BlobStore {
     this.tmp = path.join(dataDirectory, 'tmp')
     mkdirPrivate(this.root)
     mkdirPrivate(this.tmp)
+    this.sweepTemp()
     this.index = index
     this.accountExists = accountExists
     this.log = log
+  }
+
+  /**
+   * Removes uploads a crash or kill left half-written in <data>/tmp. Safe only here, before the server takes
+   * requests: one process owns the data directory, so nothing in tmp can still be in use.
+   */
+  private sweepTemp(): void {
+    for (const name of readdirSync(this.tmp)) rmSync(path.join(this.tmp, name), { recursive: true, force: true })
   }
 
   private pathOf(did: string, cid: string): string {
