@@ -16,8 +16,11 @@ import { describeListen, isLoopbackAddress } from './util/listen.ts'
 import { watchFirehose } from './relay/firehose-watch.ts'
 import { assignRequestId } from './request-log.ts'
 import { bannerText, renderStatusPage, STATUS_DETAILS_PATH, wantsHtml } from './status/status-page.ts'
-import { PdsError } from './errors.ts'
+import { NotEnoughResourcesError, PdsError } from './errors.ts'
 import { createXrpcRouter, xrpcErrorHandler } from './xrpc/router.ts'
+
+/** How long a repo download may go on after shutdown begins (ms). */
+const EXPORT_SHUTDOWN_GRACE_MS = 3000
 
 export type PdsServer = {
   ctx: AppContext
@@ -161,10 +164,17 @@ export async function startServer(cfg: Config, log: Logger, opts: ContextOptions
     // Sockets idle now close at once; a socket whose request is still in flight closes as soon as it goes idle,
     // instead of lingering for the keep-alive timeout and holding the shutdown up.
     server.keepAliveTimeout = 1
+    // A repo download in progress gets a few seconds to finish; one whose client stopped reading would otherwise hold
+    // the shutdown until its idle deadline (a minute by default), past what `docker stop` waits.
+    const cutOff = setTimeout(
+      () => ctx.repo.exports.abortAll(new NotEnoughResourcesError('The server is shutting down')),
+      EXPORT_SHUTDOWN_GRACE_MS,
+    )
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeIdleConnections()
     })
+    clearTimeout(cutOff)
     db.close()
   }
   let closing: Promise<void> | undefined

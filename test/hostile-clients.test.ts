@@ -472,3 +472,20 @@ describe('hostile clients: configuration', () => {
     }
   })
 })
+
+describe('hostile clients: shutdown with a stalled repo export', () => {
+  it('cuts the export off after a short grace instead of waiting for its idle deadline', async (t) => {
+    const pds = await startPds({ env: { PDS_REPO_EXPORT_IDLE_TIMEOUT_SECONDS: '600', PDS_MAX_REQUEST_BYTES: String(MiB) } })
+    t.after(() => pds.destroy())
+    const user = await createUser(pds)
+    await writeRecords(user, 40) // ~16 MB: more than the loopback socket buffers between server and client hold
+    const cut = nextCarClose((i) => i.did === user.did)
+    const stalled = await pausedExport(pds, `did=${user.did}`)
+    t.after(() => stalled.res.destroy())
+    // Without the cut-off, close() would wait for the 600 s idle deadline and this would time out.
+    await within(pds.close(), 20_000, 'the shutdown')
+    const info = await within(cut, 1000, 'the export to be closed')
+    assert.deepEqual([info.complete, info.timedOut], [false, false])
+    await assert.rejects(stalled.finish(), 'the client gets a cut response, not a complete CAR')
+  })
+})

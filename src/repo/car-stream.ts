@@ -159,7 +159,9 @@ export function streamRepoCar(stmts: RepoBlockStatements, exports: RepoExports, 
     const blocks =
       since === undefined ? fullRepoBlocks(pinnedGetter(stmts, did), root.cid) : diffBlocks(stmts, did, since, root.rev)
     const readPage = stmts.readTransaction
-    return { root, stream: new CarStream(did, root.cid, blocks, { release, idleMs: exports.limits.idleMs, readPage }) }
+    const stream = new CarStream(did, root.cid, blocks, { release, idleMs: exports.limits.idleMs, readPage })
+    exports.track(stream)
+    return { root, stream }
   } catch (err) {
     release()
     throw err

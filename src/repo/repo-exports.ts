@@ -1,6 +1,7 @@
 // The repo CAR exports in progress (getRepo, getCheckout): a cap on how many stream at once, and which repos are
 // being exported, so that commits to those repos keep the blocks they remove aside until the exports end (retired
 // blocks, see src/repo/sql-storage.ts and src/repo/car-stream.ts).
+import type { Readable } from 'node:stream'
 import { NotEnoughResourcesError } from '../errors.ts'
 import type { RepoBlockStatements } from './sql-storage.ts'
 
@@ -18,6 +19,7 @@ export class RepoExports {
   private readonly stmts: RepoBlockStatements
   private readonly perDid = new Map<string, number>()
   private total = 0
+  private readonly streams = new Set<Readable>()
 
   constructor(stmts: RepoBlockStatements, limits: RepoExportLimits) {
     this.stmts = stmts
@@ -59,5 +61,16 @@ export class RepoExports {
         this.stmts.purgeRetired.run(did)
       }
     }
+  }
+
+  /** Keep `stream` (an export's body) until it closes, so that `abortAll` can cut it off. */
+  track(stream: Readable): void {
+    this.streams.add(stream)
+    stream.once('close', () => this.streams.delete(stream))
+  }
+
+  /** Destroy every export still streaming with `err`: at shutdown, a client that stopped reading must not hold it up. */
+  abortAll(err: Error): void {
+    for (const stream of this.streams) stream.destroy(err)
   }
 }
