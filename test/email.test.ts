@@ -78,11 +78,17 @@ describe('account self-service by email', () => {
     return mail as ReceivedMail & { token: string }
   }
 
+  /** Ask for a code as `user` (a confirmation, or a deletion) and return it from the mail that brings it. */
+  async function mailedCode(user: User, purpose: 'confirm' | 'delete'): Promise<string> {
+    if (purpose === 'confirm') await api(user).requestEmailConfirmation()
+    else await api(user).requestAccountDelete()
+    const subject = purpose === 'confirm' ? 'Email Confirmation' : 'Account Deletion Requested'
+    return (await mailTo(user.email, subject)).token
+  }
+
   async function confirmedUser(): Promise<User> {
     const user = await createUser(pds)
-    await api(user).requestEmailConfirmation()
-    const { token } = await mailTo(user.email, 'Email Confirmation')
-    await api(user).confirmEmail({ email: user.email, token })
+    await api(user).confirmEmail({ email: user.email, token: await mailedCode(user, 'confirm') })
     return user
   }
 
@@ -109,21 +115,17 @@ describe('account self-service by email', () => {
     it('refuses another address, a wrong, replaced, expired or foreign code, and changes nothing', async () => {
       const bob = await createUser(pds)
       const carol = await createUser(pds)
-      await api(bob).requestEmailConfirmation()
-      const replaced = await mailTo(bob.email, 'Email Confirmation')
-      await api(bob).requestEmailConfirmation()
-      const { token } = await mailTo(bob.email, 'Email Confirmation')
-      await api(carol).requestEmailConfirmation()
-      const carols = await mailTo(carol.email, 'Email Confirmation')
-      await api(bob).requestAccountDelete()
-      const deletion = await mailTo(bob.email, 'Account Deletion Requested')
+      const replaced = await mailedCode(bob, 'confirm')
+      const token = await mailedCode(bob, 'confirm')
+      const carols = await mailedCode(carol, 'confirm')
+      const deletion = await mailedCode(bob, 'delete')
 
       const confirm = (body: { email: string; token: string }) => failure(api(bob).confirmEmail(body))
       assert.equal(await confirm({ email: carol.email, token }), '400 InvalidEmail')
       assert.equal(await confirm({ email: bob.email, token: 'AAAAA-AAAAA' }), '400 InvalidToken')
-      assert.equal(await confirm({ email: bob.email, token: replaced.token }), '400 InvalidToken', 'one live code')
-      assert.equal(await confirm({ email: bob.email, token: carols.token }), '400 InvalidToken', "another's code")
-      assert.equal(await confirm({ email: bob.email, token: deletion.token }), '400 InvalidToken', 'another purpose')
+      assert.equal(await confirm({ email: bob.email, token: replaced }), '400 InvalidToken', 'one live code')
+      assert.equal(await confirm({ email: bob.email, token: carols }), '400 InvalidToken', "another's code")
+      assert.equal(await confirm({ email: bob.email, token: deletion }), '400 InvalidToken', 'another purpose')
       assert.equal(await confirm({ email: bob.email, token: '' }), '400 InvalidToken')
       const missing = await xrpc(pds, 'com.atproto.server.confirmEmail', {
         body: { email: bob.email },
@@ -138,7 +140,7 @@ describe('account self-service by email', () => {
       assert.equal(account(bob.did)!.email_confirmed_at, null)
       assert.deepEqual(codes(bob.did), ['confirm_email', 'delete_account'], 'no code was spent by a refusal')
       // Carol's code was not spent by Bob's attempt, and Bob's still works.
-      await api(carol).confirmEmail({ email: carol.email, token: carols.token })
+      await api(carol).confirmEmail({ email: carol.email, token: carols })
       await api(bob).confirmEmail({ email: bob.email, token })
       assert.ok(account(bob.did)!.email_confirmed_at)
     })
@@ -159,15 +161,14 @@ describe('account self-service by email', () => {
     it('after confirmation: the code goes to the current address, is required, and the new address is unconfirmed', async () => {
       const erin = await confirmedUser()
       // A confirmation code mailed to the old address must not confirm the new one.
-      await api(erin).requestEmailConfirmation()
-      const oldConfirmation = await mailTo(erin.email, 'Email Confirmation')
+      const oldConfirmation = await mailedCode(erin, 'confirm')
 
       assert.deepEqual((await api(erin).requestEmailUpdate()).data, { tokenRequired: true })
       const { token } = await mailTo(erin.email, 'Email Update Requested')
       const next = `moved-${erin.email}`
       assert.equal(await failure(api(erin).updateEmail({ email: next })), '400 TokenRequired')
       assert.equal(await failure(api(erin).updateEmail({ email: next, token: 'AAAAA-AAAAA' })), '400 InvalidToken')
-      assert.equal(await failure(api(erin).updateEmail({ email: next, token: oldConfirmation.token })), '400 InvalidToken')
+      assert.equal(await failure(api(erin).updateEmail({ email: next, token: oldConfirmation })), '400 InvalidToken')
       clockOffset = EMAIL_TOKEN_LIFETIME_MS
       assert.equal(await failure(api(erin).updateEmail({ email: next, token })), '400 ExpiredToken')
       clockOffset = 0
@@ -178,7 +179,7 @@ describe('account self-service by email', () => {
       const session = await api(erin).getSession()
       assert.deepEqual([session.data.email, session.data.emailConfirmed], [next, false])
       assert.deepEqual(codes(erin.did), [], 'every code mailed to the old address is gone')
-      const stale = failure(api(erin).confirmEmail({ email: next, token: oldConfirmation.token }))
+      const stale = failure(api(erin).confirmEmail({ email: next, token: oldConfirmation }))
       assert.equal(await stale, '400 InvalidToken')
     })
 
@@ -269,14 +270,13 @@ describe('account self-service by email', () => {
       const kim = await createUser(pds)
       await pds.agent().com.atproto.server.requestPasswordReset({ email: kim.email })
       const { token } = await mailTo(kim.email, 'Password Reset Requested')
-      await api(kim).requestEmailConfirmation()
-      const confirmation = await mailTo(kim.email, 'Email Confirmation')
+      const confirmation = await mailedCode(kim, 'confirm')
       const hash = account(kim.did)!.password_scrypt
 
       const reset = (body: Record<string, unknown>) => xrpc(pds, 'com.atproto.server.resetPassword', { body })
       const refusals: [Record<string, unknown>, string][] = [
         [{ token: 'AAAAA-AAAAA', password: 'pw' }, 'InvalidToken'],
-        [{ token: confirmation.token, password: 'pw' }, 'InvalidToken'],
+        [{ token: confirmation, password: 'pw' }, 'InvalidToken'],
         [{ token, password: '' }, 'InvalidRequest'],
         [{ token, password: 'p'.repeat(257) }, 'InvalidRequest'],
         [{ token }, 'InvalidRequest'],
@@ -317,8 +317,7 @@ describe('account self-service by email', () => {
       assert.ok(existsSync(blobDir))
       const firehose = await FirehoseClient.connect(pds)
       try {
-        await api(lea).requestAccountDelete()
-        const { token } = await mailTo(lea.email, 'Account Deletion Requested')
+        const token = await mailedCode(lea, 'delete')
         await pds.agent().com.atproto.server.deleteAccount({ did: lea.did, password: lea.password, token })
 
         await firehose.until(
@@ -350,12 +349,9 @@ describe('account self-service by email', () => {
       const max = await createUser(pds)
       const ned = await createUser(pds)
       const { data: appPassword } = await api(max).createAppPassword({ name: 'phone' })
-      await api(max).requestAccountDelete()
-      const { token } = await mailTo(max.email, 'Account Deletion Requested')
-      await api(max).requestEmailConfirmation()
-      const confirmation = await mailTo(max.email, 'Email Confirmation')
-      await api(ned).requestAccountDelete()
-      const neds = await mailTo(ned.email, 'Account Deletion Requested')
+      const token = await mailedCode(max, 'delete')
+      const confirmation = await mailedCode(max, 'confirm')
+      const neds = await mailedCode(ned, 'delete')
       const seq = pds.ctx.sequencer.latestSeq()
 
       const del = (body: Record<string, unknown>) => xrpc(pds, 'com.atproto.server.deleteAccount', { body })
@@ -363,9 +359,9 @@ describe('account self-service by email', () => {
         [{ did: max.did, password: 'wrong', token }, '401 AuthenticationRequired'],
         [{ did: max.did, password: appPassword.password, token }, '401 AuthenticationRequired'],
         [{ did: max.did, password: max.password, token: 'AAAAA-AAAAA' }, '400 InvalidToken'],
-        [{ did: max.did, password: max.password, token: confirmation.token }, '400 InvalidToken'],
-        [{ did: max.did, password: max.password, token: neds.token }, '400 InvalidToken'],
-        [{ did: ned.did, password: max.password, token: neds.token }, '401 AuthenticationRequired'],
+        [{ did: max.did, password: max.password, token: confirmation }, '400 InvalidToken'],
+        [{ did: max.did, password: max.password, token: neds }, '400 InvalidToken'],
+        [{ did: ned.did, password: max.password, token: neds }, '401 AuthenticationRequired'],
         [{ did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', password: max.password, token }, '400 InvalidRequest'],
         [{ did: 'not a did', password: max.password, token }, '400 InvalidRequest'],
         [{ did: max.did, password: max.password }, '400 InvalidRequest'],

@@ -2,8 +2,8 @@
 // address, change it, reset the password or delete the account. Like the reference PDS's
 // (account-manager/helpers/email-token.js): "XXXXX-XXXXX" in base32 (50 random bits), compared case-insensitively,
 // one live code per account and purpose (a new request replaces it), valid 15 minutes; a code that does not match is
-// InvalidToken, a matching one past its lifetime ExpiredToken. Unlike the reference we store only a SHA-256 of each
-// code and compare digests in constant time, and a code is single-use for every purpose (`consume`).
+// InvalidToken, a matching one past its lifetime ExpiredToken, and a code is spent by the change it allows. Unlike the
+// reference we store only a SHA-256 of each code, and compare digests in constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Db } from '../db/index.ts'
 import { InvalidRequestError } from '../errors.ts'
