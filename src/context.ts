@@ -6,8 +6,10 @@ import { AccountService } from './account/account-service.ts'
 import { AccountStatusService } from './account/account-status.ts'
 import { AccountStore } from './account/account-store.ts'
 import { AppPasswordService } from './account/app-passwords.ts'
+import { EmailTokenService } from './account/email-tokens.ts'
 import { InviteService } from './account/invites.ts'
 import { PreferenceService } from './account/preferences.ts'
+import { SelfService } from './account/self-service.ts'
 import { SessionService } from './account/sessions.ts'
 import { TokenService, type Now } from './account/tokens.ts'
 import { BlobIndex } from './blob/blob-index.ts'
@@ -22,6 +24,7 @@ import { createRateLimiter, type RateLimiter } from './ratelimit/index.ts'
 import { createRelayNotifier, type RelayNotifier } from './relay/notifier.ts'
 import { IdentityResolver } from './identity/resolver.ts'
 import type { Logger } from './logger.ts'
+import { Mailer } from './mailer/mailer.ts'
 import { RecordIndex } from './repo/record-index.ts'
 import { RepoService } from './repo/repo-service.ts'
 import { Sequencer } from './sequencer/sequencer.ts'
@@ -42,6 +45,10 @@ export type AppContext = {
   appPasswords: AppPasswordService
   invites: InviteService
   preferences: PreferenceService
+  /** Codes mailed to account owners (confirm, update email, reset password, delete account). */
+  emailTokens: EmailTokenService
+  /** The owner's changes that need such a code: email confirmation and update, password reset, deletion. */
+  selfService: SelfService
   identity: IdentityResolver
   /** Service JWTs signed with an account's repo key (getServiceAuth; proxying). */
   serviceAuth: ServiceAuth
@@ -82,27 +89,42 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     onBlobsUnlinked: (did, cids) => blobStore.deleteOrphans(did, cids),
     exportLimits: { maxConcurrent: cfg.repoExport.maxConcurrent, idleMs: cfg.repoExport.idleTimeoutMs },
   })
+  const accounts = new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer })
+  const accountStatus = new AccountStatusService({
+    db,
+    store,
+    sequencer,
+    sessions,
+    repo,
+    blobStore,
+    identity,
+    plc,
+    publicUrl: cfg.publicUrl,
+  })
+  const emailTokens = new EmailTokenService(db, tokens.now)
   return {
     cfg,
     log,
     version: pkg.version,
     auth: new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword, rateLimiter.adminFailures),
-    accounts: new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer }),
-    accountStatus: new AccountStatusService({
-      db,
-      store,
-      sequencer,
-      sessions,
-      repo,
-      blobStore,
-      identity,
-      plc,
-      publicUrl: cfg.publicUrl,
-    }),
+    accounts,
+    accountStatus,
     sessions,
     appPasswords,
     invites,
     preferences: new PreferenceService(db),
+    emailTokens,
+    selfService: new SelfService({
+      db,
+      store,
+      tokens: emailTokens,
+      mailer: Mailer.create(cfg, log),
+      sessions,
+      accountStatus,
+      emailAvailableTo: (did, email) => accounts.emailAvailableTo(did, email),
+      log,
+      now: tokens.now,
+    }),
     identity,
     serviceAuth: new ServiceAuth(signingKey),
     sequencer,

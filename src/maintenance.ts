@@ -1,5 +1,5 @@
-// Periodic housekeeping that no request should wait for: uploads no record used within an hour, and sessions whose
-// refresh token expired. (Firehose retention runs inside the firehose.)
+// Periodic housekeeping that no request should wait for: uploads no record used within an hour, sessions whose
+// refresh token expired, and email tokens past their lifetime. (Firehose retention runs inside the firehose.)
 import type { AppContext } from './context.ts'
 
 const INTERVAL_MS = 10 * 60 * 1000
@@ -12,7 +12,10 @@ export function startMaintenance(ctx: AppContext, intervalMs = INTERVAL_MS): () 
     try {
       const blobs = await ctx.blobStore.deleteStaleUploads()
       const sessions = ctx.sessions.pruneExpired()
-      if (blobs || sessions) ctx.log.info({ blobs, sessions }, 'maintenance: deleted stale uploads and sessions')
+      const emailTokens = ctx.emailTokens.pruneExpired()
+      if (blobs || sessions || emailTokens) {
+        ctx.log.info({ blobs, sessions, emailTokens }, 'maintenance: deleted stale uploads, sessions and email tokens')
+      }
     } catch (err) {
       ctx.log.error({ err }, 'maintenance failed')
     } finally {

@@ -175,6 +175,8 @@ export async function startServer(cfg: Config, log: Logger, opts: ContextOptions
       server.closeIdleConnections()
     })
     clearTimeout(cutOff)
+    // Password reset mails still being prepared after their request was answered need the database.
+    await ctx.selfService.idle()
     db.close()
   }
   let closing: Promise<void> | undefined

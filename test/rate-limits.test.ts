@@ -67,6 +67,7 @@ describe('rate limit configuration', () => {
       passwordResetRequest: [{ points: 15, seconds: h }, { points: 50, seconds: d }],
       passwordReset: [{ points: 50, seconds: 5 * m }],
       emailRequest: [{ points: 5, seconds: h }, { points: 15, seconds: d }],
+      accountDelete: [{ points: 50, seconds: 5 * m }],
     })
   })
 
@@ -299,6 +300,43 @@ describe('rate limits over HTTP', () => {
       }
       assertLimited(await invite('203.0.113.31', password), '3;w=300', 'after guesses through sync reads')
     })
+  })
+
+  it('self-service: reset requests per IP, mail requests per account and method, deleteAccount on the login budget', async () => {
+    await server(
+      {
+        PDS_RATE_LIMIT_PASSWORD_RESET_REQUESTS_PER_HOUR: '2',
+        PDS_RATE_LIMIT_EMAIL_REQUESTS_PER_HOUR: '1',
+        PDS_RATE_LIMIT_LOGIN_PER_5_MINUTES: '2',
+      },
+      async (pds) => {
+        const alice = await createUser(pds)
+        const reset = (ip: string) =>
+          xrpc(pds, 'com.atproto.server.requestPasswordReset', { body: { email: alice.email }, headers: from(ip) })
+        assertCounted(await reset('203.0.113.40'), 200, '2;w=3600', 1, 'first reset request')
+        assertCounted(await reset('203.0.113.40'), 200, '2;w=3600', 0, 'second reset request')
+        assertLimited(await reset('203.0.113.40'), '2;w=3600', 'third reset request')
+        assert.equal((await reset('203.0.113.41')).status, 200, 'another IP asks')
+
+        const mail = (nsid: string) =>
+          xrpc(pds, nsid, { method: 'POST', headers: { ...bearer(alice.agent.session!.accessJwt), ...from('203.0.113.42') } })
+        const confirm = 'com.atproto.server.requestEmailConfirmation'
+        assertCounted(await mail(confirm), 200, '1;w=3600', 0, 'first confirmation mail')
+        assertLimited(await mail(confirm), '1;w=3600', 'second confirmation mail')
+        assertCounted(await mail('com.atproto.server.requestAccountDelete'), 200, '1;w=3600', 0, 'another method, own budget')
+
+        // deleteAccount checks the password: guesses there spend what logins to the account from that IP may spend.
+        const guess = (password: string) =>
+          xrpc(pds, 'com.atproto.server.deleteAccount', {
+            body: { did: alice.did, password, token: 'AAAAA-AAAAA' },
+            headers: from('203.0.113.43'),
+          })
+        assertCounted(await guess('guess 1'), 401, '2;w=300', 1, 'first guess')
+        assertCounted(await guess('guess 2'), 401, '2;w=300', 0, 'second guess')
+        assertLimited(await login(pds, '203.0.113.43', alice.did, alice.password), '2;w=300', 'a login after the guesses')
+        assert.ok(pds.ctx.accounts.store.byDid(alice.did))
+      },
+    )
   })
 
   it('global: every XRPC request but the sync reads, per IP, IPv6 per /64', async () => {

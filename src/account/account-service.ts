@@ -116,6 +116,12 @@ export class AccountService {
     }
   }
 
+  /** Whether `did` may take `email`: no other account has it and no signup in flight has claimed it. */
+  emailAvailableTo(did: string, email: string): boolean {
+    const owner = this.store.byEmail(email)
+    return (!owner || owner.did === did) && !this.pending.emails.has(email.toLowerCase())
+  }
+
   /** Claim a signup's handle, email and invite use until the returned function is called. */
   private claim(handle: string, email: string, inviteCode: string | undefined): () => void {
     const { handles, emails, inviteUses } = this.pending

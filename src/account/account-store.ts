@@ -32,6 +32,9 @@ export class AccountStore {
       count: db.prepare('SELECT count(*) AS n FROM account'),
       setDeactivated: db.prepare('UPDATE account SET deactivated_at = ?, delete_after = ? WHERE did = ?'),
       setTakedownRef: db.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?'),
+      setEmail: db.prepare('UPDATE account SET email = ?, email_confirmed_at = NULL WHERE did = ?'),
+      setEmailConfirmedAt: db.prepare('UPDATE account SET email_confirmed_at = ? WHERE did = ?'),
+      setPassword: db.prepare('UPDATE account SET password_scrypt = ? WHERE did = ?'),
       delete: db.prepare('DELETE FROM account WHERE did = ?'),
     }
   }
@@ -69,6 +72,21 @@ export class AccountStore {
   /** Take down (a reference) or restore (null). False when there is no such account. */
   setTakedownRef(did: string, ref: string | null): boolean {
     return this.stmts.setTakedownRef.run(ref, did).changes > 0
+  }
+
+  /** A new address, stored lower-case and not confirmed (the reference's updateEmail); the column is UNIQUE. */
+  setEmail(did: string, email: string): void {
+    this.stmts.setEmail.run(email.toLowerCase(), did)
+  }
+
+  /** Mark the address confirmed at `at` (ISO 8601). */
+  setEmailConfirmedAt(did: string, at: string): void {
+    this.stmts.setEmailConfirmedAt.run(at, did)
+  }
+
+  /** Replace the account password's stored hash ("salt:hash", src/account/passwords.ts). */
+  setPassword(did: string, passwordScrypt: string): void {
+    this.stmts.setPassword.run(passwordScrypt, did)
   }
 
   /** The account row; its sessions, app passwords, repo root and blob rows go with it (ON DELETE CASCADE). */

@@ -2,9 +2,6 @@
 // windows (how many points per how long) are configuration: src/config, PDS_RATE_LIMIT_* in the README. Every XRPC
 // request also counts against the global per-IP limit, in the router; wrong admin passwords are counted by the auth
 // verifier. Keys and points follow the reference PDS.
-// Ready for methods not built yet: requestPasswordReset takes perIp('passwordResetRequest'), resetPassword
-// perIp('passwordReset'), and requestEmailConfirmation, requestEmailUpdate and requestAccountDelete each take
-// emailRequests(<its NSID>).
 import type { LimitName } from '../config/index.ts'
 import type { AppContext } from '../context.ts'
 import type { LimitArgs, RouteLimit } from '../xrpc/method.ts'
@@ -19,21 +16,30 @@ export const perAccount = (limit: LimitName, points?: (args: LimitArgs) => numbe
   points,
 })
 
-/** Emails an account asks us to send: each method its own budget per account, as in the reference. */
-export const emailRequests = (nsid: string): RouteLimit => ({
+/** Mails an account asks us to send: each method its own budget per account, as in the reference. */
+export const emailRequests: RouteLimit = {
   limit: 'emailRequest',
-  key: ({ auth }) => (auth.type === 'user' ? `${nsid} ${auth.did}` : null),
-})
+  key: ({ auth, req }) => (auth.type === 'user' ? `${req.params.nsid} ${auth.did}` : null),
+}
 
 /**
- * createSession attempts, right or wrong, per identifier and client IP, as the reference keys them: a guesser gets
+ * Password attempts, right or wrong, per account and client IP, as the reference keys createSession's: a guesser gets
  * the same small budget for each account from each address, and nobody can lock an account out from elsewhere. The
- * handle, email and DID of one account count as one identifier.
+ * handle, email and DID of one account count as one. `field` is the input that names the account.
  */
-export const loginAttempts: RouteLimit = {
+const passwordAttempts = (field: 'identifier' | 'did'): RouteLimit => ({
   limit: 'login',
-  key: ({ ctx, input, ip }) => `${loginSubject(ctx, (input as { identifier: string }).identifier)} ${ip}`,
-}
+  key: ({ ctx, input, ip }) => `${loginSubject(ctx, (input as Record<typeof field, string>)[field])} ${ip}`,
+})
+
+/** createSession's attempts. */
+export const loginAttempts = passwordAttempts('identifier')
+
+/**
+ * deleteAccount checks the account password too (before its code), so its attempts spend the same budget as logins:
+ * otherwise it would be a way to guess passwords around the login limit. Not in the reference.
+ */
+export const deleteAttempts = passwordAttempts('did')
 
 /** Repo writes in points per account: create 3, update 2, delete 1 (the reference's), so heavy writers meet the limit first. */
 export const repoWrite = (points: number | ((input: any) => number)): RouteLimit =>

@@ -1,11 +1,13 @@
 // The whole API on one screen: each line is NSID, query|procedure, who may call it, its handler, and the rate limits
 // it counts against besides the global per-IP one (src/api/limits.ts; their windows are configuration).
 import checkAccountStatus from './com/atproto/server/checkAccountStatus.ts'
+import confirmEmail from './com/atproto/server/confirmEmail.ts'
 import createAccount from './com/atproto/server/createAccount.ts'
 import createAppPassword from './com/atproto/server/createAppPassword.ts'
 import createInviteCode from './com/atproto/server/createInviteCode.ts'
 import createInviteCodes from './com/atproto/server/createInviteCodes.ts'
 import createSession from './com/atproto/server/createSession.ts'
+import deleteAccount from './com/atproto/server/deleteAccount.ts'
 import deleteSession from './com/atproto/server/deleteSession.ts'
 import describeServer from './com/atproto/server/describeServer.ts'
 import getAccountInviteCodes from './com/atproto/server/getAccountInviteCodes.ts'
@@ -13,7 +15,13 @@ import getServiceAuth from './com/atproto/server/getServiceAuth.ts'
 import getSession from './com/atproto/server/getSession.ts'
 import listAppPasswords from './com/atproto/server/listAppPasswords.ts'
 import refreshSession from './com/atproto/server/refreshSession.ts'
+import requestAccountDelete from './com/atproto/server/requestAccountDelete.ts'
+import requestEmailConfirmation from './com/atproto/server/requestEmailConfirmation.ts'
+import requestEmailUpdate from './com/atproto/server/requestEmailUpdate.ts'
+import requestPasswordReset from './com/atproto/server/requestPasswordReset.ts'
+import resetPassword from './com/atproto/server/resetPassword.ts'
 import revokeAppPassword from './com/atproto/server/revokeAppPassword.ts'
+import updateEmail from './com/atproto/server/updateEmail.ts'
 import checkSignupQueue from './com/atproto/temp/checkSignupQueue.ts'
 import resolveHandle from './com/atproto/identity/resolveHandle.ts'
 import applyWrites from './com/atproto/repo/applyWrites.ts'
@@ -44,7 +52,7 @@ import getPreferences from './app/bsky/actor/getPreferences.ts'
 import putPreferences from './app/bsky/actor/putPreferences.ts'
 import type { AuthKind } from '../xrpc/auth.ts'
 import type { MethodDef, MethodType, Route, RouteLimit } from '../xrpc/method.ts'
-import { applyWritesPoints, loginAttempts, perAccount, perIp, repoWrite } from './limits.ts'
+import { applyWritesPoints, deleteAttempts, emailRequests, loginAttempts, perAccount, perIp, repoWrite } from './limits.ts'
 
 const route = (
   nsid: string,
@@ -70,6 +78,16 @@ export const routes: readonly Route[] = [
   route('com.atproto.server.getAccountInviteCodes', 'query', 'accessFull',    getAccountInviteCodes),
   route('com.atproto.server.createInviteCode',   'procedure', 'admin',         createInviteCode),
   route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         createInviteCodes),
+  // account self-service with a mailed code (src/account/self-service.ts); app passwords may not change the address
+  // or ask to delete the account; the methods without a login are limited per IP
+  route('com.atproto.server.requestEmailConfirmation', 'procedure', 'access', requestEmailConfirmation, [emailRequests]),
+  route('com.atproto.server.confirmEmail',       'procedure', 'access',        confirmEmail),
+  route('com.atproto.server.requestEmailUpdate', 'procedure', 'access',        requestEmailUpdate, [emailRequests]),
+  route('com.atproto.server.updateEmail',        'procedure', 'accessFull',    updateEmail),
+  route('com.atproto.server.requestPasswordReset', 'procedure', 'none',        requestPasswordReset, [perIp('passwordResetRequest')]),
+  route('com.atproto.server.resetPassword',      'procedure', 'none',          resetPassword, [perIp('passwordReset')]),
+  route('com.atproto.server.requestAccountDelete', 'procedure', 'accessFull',  requestAccountDelete, [emailRequests]),
+  route('com.atproto.server.deleteAccount',      'procedure', 'none',          deleteAccount, [perIp('accountDelete'), deleteAttempts]),
   route('com.atproto.temp.checkSignupQueue',     'query',     'access',        checkSignupQueue),
   route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
   route('com.atproto.repo.createRecord',         'procedure', 'access',        createRecord,  [repoWrite(3)]),

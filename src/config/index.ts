@@ -26,6 +26,11 @@ export type Config = Readonly<{
   /** Shown to clients by describeServer; omitted there when unset. */
   links: Readonly<{ privacyPolicy?: string; termsOfService?: string }>
   contactEmail?: string
+  /**
+   * Outgoing mail (email confirmation, password reset, account deletion tokens); null: no SMTP, each mail's token is
+   * written to the log at info instead (src/mailer).
+   */
+  email: Readonly<{ smtpUrl: string; fromAddress: string }> | null
   devMode: boolean
   logLevel: string
   maxRequestBytes: number
@@ -75,8 +80,8 @@ export type Config = Readonly<{
 
 /**
  * The named rate limits. Per client IP (IPv6 per /64): global (all XRPC but the sync reads), login (per identifier and
- * IP), loginIp, createAccount, adminAuthFailure (wrong admin passwords), passwordResetRequest, passwordReset. Per
- * account: repoWrite (points: create 3, update 2, delete 1), blobUpload, emailRequest.
+ * IP), loginIp, createAccount, adminAuthFailure (wrong admin passwords), passwordResetRequest, passwordReset,
+ * accountDelete. Per account: repoWrite (points: create 3, update 2, delete 1), blobUpload, emailRequest.
  */
 export type LimitName =
   | 'global'
@@ -89,6 +94,7 @@ export type LimitName =
   | 'passwordResetRequest'
   | 'passwordReset'
   | 'emailRequest'
+  | 'accountDelete'
 
 /** A budget of `points` per fixed window of `seconds`, per key. */
 export type RateWindow = Readonly<{ points: number; seconds: number }>
@@ -177,11 +183,11 @@ const LIMIT_WINDOWS: Record<LimitName, { env: string; defaults: Partial<Record<k
   blobUpload: { env: 'BLOB_UPLOADS', defaults: { PER_DAY: 1000 } },
   // Not in the reference: an operator mistyping does not get near these; a guesser is slowed to a crawl.
   adminAuthFailure: { env: 'ADMIN_AUTH_FAILURES', defaults: { PER_5_MINUTES: 10, PER_DAY: 100 } },
-  // For endpoints not built yet (requestPasswordReset, resetPassword, requestEmailConfirmation/Update,
-  // requestAccountDelete): configured now so that their route lines only have to name them.
+  // The self-service methods that mail a token, and those that spend one without a login (src/api/routes.ts).
   passwordResetRequest: { env: 'PASSWORD_RESET_REQUESTS', defaults: { PER_HOUR: 15, PER_DAY: 50 } },
   passwordReset: { env: 'PASSWORD_RESETS', defaults: { PER_5_MINUTES: 50 } },
   emailRequest: { env: 'EMAIL_REQUESTS', defaults: { PER_HOUR: 5, PER_DAY: 15 } },
+  accountDelete: { env: 'ACCOUNT_DELETES', defaults: { PER_5_MINUTES: 50 } },
 }
 
 const limitEnv = Object.fromEntries(
@@ -205,6 +211,20 @@ function limitWindows(e: Record<string, unknown>): Record<LimitName, readonly Ra
 
 const cap = z.coerce.number({ message: 'expected a whole number (0 = no cap)' }).int().min(0)
 const seconds = z.coerce.number({ message: 'expected a number of seconds' }).positive()
+
+/**
+ * An SMTP server as a URL: smtp:// (plain, upgraded with STARTTLS when the server offers it) or smtps:// (TLS from
+ * the first byte), credentials percent-encoded in it, nodemailer's options (e.g. ?requireTLS=true) as its query.
+ */
+const smtpUrl = z.url({
+  protocol: /^smtps?$/,
+  message: 'expected an smtp:// or smtps:// URL, e.g. smtps://user:password@smtp.example.com',
+})
+
+// What a From header may hold: an address, or a display name and an address in angle brackets.
+const fromAddress = z.string().refine((s) => z.email().safeParse(/<([^<>]+)>\s*$/.exec(s)?.[1] ?? s.trim()).success, {
+  message: 'expected an email address, optionally as "Name <address>"',
+})
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (a secp256k1 private key)')
 
@@ -237,6 +257,8 @@ const envSchema = z.object({
   PDS_PRIVACY_POLICY_URL: linkUrl.optional(),
   PDS_TERMS_OF_SERVICE_URL: linkUrl.optional(),
   PDS_CONTACT_EMAIL_ADDRESS: z.email({ message: 'expected an email address' }).optional(),
+  PDS_EMAIL_SMTP_URL: smtpUrl.optional(),
+  PDS_EMAIL_FROM_ADDRESS: fromAddress.optional(),
   PDS_DEV_MODE: bool.optional(),
   PDS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // The reference's JSON limit. Parsing, validating and encoding a record runs on the event loop, 1-3 ms per KiB for
@@ -300,6 +322,15 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     )
   }
 
+  // Both or neither, as the reference requires: a half-configured mailer is a typo, not a choice.
+  if (!e.PDS_EMAIL_SMTP_URL !== !e.PDS_EMAIL_FROM_ADDRESS) {
+    throw new ConfigError(
+      e.PDS_EMAIL_SMTP_URL
+        ? 'PDS_EMAIL_FROM_ADDRESS: required when PDS_EMAIL_SMTP_URL is set (the address mail is sent from)'
+        : 'PDS_EMAIL_SMTP_URL: required when PDS_EMAIL_FROM_ADDRESS is set (unset both to write tokens to the log)',
+    )
+  }
+
   let secrets: Secrets
   if (e.PDS_JWT_SECRET && e.PDS_ADMIN_PASSWORD && e.PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX) {
     secrets = {
@@ -336,6 +367,10 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     inviteRequired: e.PDS_INVITE_REQUIRED,
     links: Object.freeze({ privacyPolicy: e.PDS_PRIVACY_POLICY_URL, termsOfService: e.PDS_TERMS_OF_SERVICE_URL }),
     contactEmail: e.PDS_CONTACT_EMAIL_ADDRESS,
+    email:
+      e.PDS_EMAIL_SMTP_URL && e.PDS_EMAIL_FROM_ADDRESS
+        ? Object.freeze({ smtpUrl: e.PDS_EMAIL_SMTP_URL, fromAddress: e.PDS_EMAIL_FROM_ADDRESS.trim() })
+        : null,
     devMode,
     logLevel: e.PDS_LOG_LEVEL,
     maxRequestBytes: e.PDS_MAX_REQUEST_BYTES,

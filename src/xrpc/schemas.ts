@@ -9,6 +9,8 @@ export const atIdentifier = z
   .refine((s) => (s.startsWith('did:') ? isValidDid(s) : isValidHandle(s)), {
     message: 'must be a valid handle or DID',
   })
+/** An email address we accept for an account (createAccount, updateEmail), refused with the reference's words. */
+export const email = z.email({ message: 'This email address is not supported, please use a different email.' }).max(254)
 export const didKey = z.string().regex(/^did:key:z[1-9A-HJ-NP-Za-km-z]+$/, 'must be a did:key')
 
 /** An integer query parameter (query strings are text). */

@@ -1,11 +1,11 @@
 import { z } from 'zod'
 import { defineMethod } from '../../../../xrpc/method.ts'
-import { didKey } from '../../../../xrpc/schemas.ts'
+import { didKey, email } from '../../../../xrpc/schemas.ts'
 import { InvalidRequestError } from '../../../../xrpc/errors.ts'
 
 const input = z.object({
   handle: z.string(),
-  email: z.email({ message: 'This email address is not supported, please use a different email.' }).max(254),
+  email,
   password: z.string().min(1).max(256, 'Password too long. Maximum length is 256 characters.'),
   inviteCode: z.string().max(256).optional(),
   recoveryKey: didKey.optional(),
