@@ -3,6 +3,9 @@ import type { Db } from '../db/index.ts'
 
 export type RecordRow = { uri: string; did: string; collection: string; rkey: string; cid: string; rev: string }
 
+/** A row with the time it was last written (ISO 8601, UTC, ms). */
+export type TimedRecordRow = RecordRow & { indexed_at: string }
+
 export class RecordIndex {
   private readonly stmts
 
@@ -22,6 +25,9 @@ export class RecordIndex {
       ),
       listAsc: db.prepare(`SELECT * FROM record WHERE did = ? AND collection = ? AND rkey > ? ORDER BY rkey ASC LIMIT ?`),
       count: db.prepare('SELECT count(*) FROM record WHERE did = ?').pluck(),
+      // rev ties (one commit writing several records) break on uri, so the order is stable.
+      sinceRev: db.prepare('SELECT * FROM record WHERE did = ? AND rev > ? ORDER BY rev ASC, uri ASC LIMIT ?'),
+      atOrBeforeRev: db.prepare('SELECT 1 FROM record WHERE did = ? AND rev <= ? LIMIT 1').pluck(),
     }
   }
 
@@ -59,5 +65,18 @@ export class RecordIndex {
 
   count(did: string): number {
     return this.stmts.count.get(did) as number
+  }
+
+  /**
+   * The first `limit` records (oldest first) last written by a commit after `rev`. Revs are TIDs, whose string order
+   * is time order; `rev` may be any string. Deleted records are gone from the index, so they never show.
+   */
+  sinceRev(did: string, rev: string, limit: number): TimedRecordRow[] {
+    return this.stmts.sinceRev.all(did, rev, limit) as TimedRecordRow[]
+  }
+
+  /** Whether any record of the repo was last written at or before `rev`. */
+  hasAtOrBeforeRev(did: string, rev: string): boolean {
+    return this.stmts.atOrBeforeRev.get(did, rev) !== undefined
   }
 }
