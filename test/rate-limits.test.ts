@@ -67,6 +67,7 @@ describe('rate limit configuration', () => {
       passwordResetRequest: [{ points: 15, seconds: h }, { points: 50, seconds: d }],
       passwordReset: [{ points: 50, seconds: 5 * m }],
       emailRequest: [{ points: 5, seconds: h }, { points: 15, seconds: d }],
+      handleUpdate: [{ points: 10, seconds: 5 * m }, { points: 50, seconds: d }],
     })
   })
 
