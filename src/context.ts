@@ -6,6 +6,8 @@ import { AccountService } from './account/account-service.ts'
 import { AccountStatusService } from './account/account-status.ts'
 import { AccountStore } from './account/account-store.ts'
 import { AppPasswordService } from './account/app-passwords.ts'
+import { HandleClaims } from './account/handle-claims.ts'
+import { HandleService } from './account/handle-service.ts'
 import { InviteService } from './account/invites.ts'
 import { PreferenceService } from './account/preferences.ts'
 import { SessionService } from './account/sessions.ts'
@@ -43,6 +45,8 @@ export type AppContext = {
   invites: InviteService
   preferences: PreferenceService
   identity: IdentityResolver
+  /** Handle changes (updateHandle): validation, PLC operation, the new handle and its #identity event. */
+  handles: HandleService
   /** Service JWTs signed with an account's repo key (getServiceAuth; proxying). */
   serviceAuth: ServiceAuth
   sequencer: Sequencer
@@ -70,7 +74,8 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const records = new RecordIndex(db)
   const blobs = new BlobIndex(db)
   const blobStore = new BlobStore(cfg.dataDirectory, blobs, (did) => store.byDid(did) !== undefined, log)
-  const identity = new IdentityResolver({ plcUrl: cfg.didPlcUrl, devMode: cfg.devMode })
+  const identity = IdentityResolver.forConfig(cfg)
+  const handleClaims = new HandleClaims(store)
   const rateLimiter = createRateLimiter(cfg, { log })
   const signingKey = signingKeyCache(store)
   const repo = new RepoService({
@@ -87,7 +92,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     log,
     version: pkg.version,
     auth: new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword, rateLimiter.adminFailures),
-    accounts: new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer }),
+    accounts: new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer, handleClaims }),
     accountStatus: new AccountStatusService({
       db,
       store,
@@ -104,6 +109,14 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     invites,
     preferences: new PreferenceService(db),
     identity,
+    handles: new HandleService({
+      serviceDomains: cfg.serviceHandleDomains,
+      store,
+      claims: handleClaims,
+      plc,
+      identity,
+      sequencer,
+    }),
     serviceAuth: new ServiceAuth(signingKey),
     sequencer,
     records,

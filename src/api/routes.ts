@@ -16,6 +16,7 @@ import refreshSession from './com/atproto/server/refreshSession.ts'
 import revokeAppPassword from './com/atproto/server/revokeAppPassword.ts'
 import checkSignupQueue from './com/atproto/temp/checkSignupQueue.ts'
 import resolveHandle from './com/atproto/identity/resolveHandle.ts'
+import updateHandle from './com/atproto/identity/updateHandle.ts'
 import applyWrites from './com/atproto/repo/applyWrites.ts'
 import createRecord from './com/atproto/repo/createRecord.ts'
 import deleteRecord from './com/atproto/repo/deleteRecord.ts'
@@ -72,6 +73,7 @@ export const routes: readonly Route[] = [
   route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         createInviteCodes),
   route('com.atproto.temp.checkSignupQueue',     'query',     'access',        checkSignupQueue),
   route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
+  route('com.atproto.identity.updateHandle',     'procedure', 'access',        updateHandle,  [perAccount('handleUpdate')]),
   route('com.atproto.repo.createRecord',         'procedure', 'access',        createRecord,  [repoWrite(3)]),
   route('com.atproto.repo.putRecord',            'procedure', 'access',        putRecord,     [repoWrite(2)]),
   route('com.atproto.repo.deleteRecord',         'procedure', 'access',        deleteRecord,  [repoWrite(1)]),
