@@ -7,6 +7,7 @@ import { AccountStatusService } from './account/account-status.ts'
 import { AccountStore } from './account/account-store.ts'
 import { AppPasswordService } from './account/app-passwords.ts'
 import { HandleClaims } from './account/handle-claims.ts'
+import { serviceHandleDid } from './account/handle-lookup.ts'
 import { HandleService } from './account/handle-service.ts'
 import { InviteService } from './account/invites.ts'
 import { PreferenceService } from './account/preferences.ts'
@@ -17,6 +18,7 @@ import { BlobStore } from './blob/blob-store.ts'
 import type { Config } from './config/index.ts'
 import type { Db } from './db/index.ts'
 import { Firehose } from './firehose/firehose.ts'
+import { IdentityInfoService } from './identity/identity-info.ts'
 import { keypairFromHex } from './identity/keys.ts'
 import { PlcService } from './identity/plc.ts'
 import { ServiceAuth } from './identity/service-auth.ts'
@@ -45,6 +47,8 @@ export type AppContext = {
   invites: InviteService
   preferences: PreferenceService
   identity: IdentityResolver
+  /** resolveDid / resolveIdentity / refreshIdentity answers: DID documents and bidirectionally verified handles. */
+  identityInfo: IdentityInfoService
   /** Handle changes (updateHandle): validation, PLC operation, the new handle and its #identity event. */
   handles: HandleService
   /** Service JWTs signed with an account's repo key (getServiceAuth; proxying). */
@@ -109,6 +113,10 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     invites,
     preferences: new PreferenceService(db),
     identity,
+    identityInfo: new IdentityInfoService({
+      resolver: identity,
+      serviceHandleDid: (handle) => serviceHandleDid(store, cfg.serviceHandleDomains, handle),
+    }),
     handles: new HandleService({
       serviceDomains: cfg.serviceHandleDomains,
       store,
