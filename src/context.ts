@@ -7,6 +7,9 @@ import { AccountStatusService } from './account/account-status.ts'
 import { AccountStore } from './account/account-store.ts'
 import { AppPasswordService } from './account/app-passwords.ts'
 import { EmailTokenService } from './account/email-tokens.ts'
+import { HandleClaims } from './account/handle-claims.ts'
+import { serviceHandleDid } from './account/handle-lookup.ts'
+import { HandleService } from './account/handle-service.ts'
 import { InviteService } from './account/invites.ts'
 import { PreferenceService } from './account/preferences.ts'
 import { SelfService } from './account/self-service.ts'
@@ -17,6 +20,7 @@ import { BlobStore } from './blob/blob-store.ts'
 import type { Config } from './config/index.ts'
 import type { Db } from './db/index.ts'
 import { Firehose } from './firehose/firehose.ts'
+import { IdentityInfoService } from './identity/identity-info.ts'
 import { keypairFromHex } from './identity/keys.ts'
 import { PlcService } from './identity/plc.ts'
 import { ServiceAuth } from './identity/service-auth.ts'
@@ -50,6 +54,10 @@ export type AppContext = {
   /** The owner's changes that need such a code: email confirmation and update, password reset, deletion. */
   selfService: SelfService
   identity: IdentityResolver
+  /** resolveDid / resolveIdentity / refreshIdentity answers: DID documents and bidirectionally verified handles. */
+  identityInfo: IdentityInfoService
+  /** Handle changes (updateHandle): validation, PLC operation, the new handle and its #identity event. */
+  handles: HandleService
   /** Service JWTs signed with an account's repo key (getServiceAuth; proxying). */
   serviceAuth: ServiceAuth
   sequencer: Sequencer
@@ -77,7 +85,8 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const records = new RecordIndex(db)
   const blobs = new BlobIndex(db)
   const blobStore = new BlobStore(cfg.dataDirectory, blobs, (did) => store.byDid(did) !== undefined, log)
-  const identity = new IdentityResolver({ plcUrl: cfg.didPlcUrl, devMode: cfg.devMode })
+  const identity = IdentityResolver.forConfig(cfg)
+  const handleClaims = new HandleClaims(store)
   const rateLimiter = createRateLimiter(cfg, { log })
   const signingKey = signingKeyCache(store)
   const repo = new RepoService({
@@ -89,7 +98,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     onBlobsUnlinked: (did, cids) => blobStore.deleteOrphans(did, cids),
     exportLimits: { maxConcurrent: cfg.repoExport.maxConcurrent, idleMs: cfg.repoExport.idleTimeoutMs },
   })
-  const accounts = new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer })
+  const accounts = new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer, handleClaims })
   const accountStatus = new AccountStatusService({
     db,
     store,
@@ -126,6 +135,18 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
       now: tokens.now,
     }),
     identity,
+    identityInfo: new IdentityInfoService({
+      resolver: identity,
+      serviceHandleDid: (handle) => serviceHandleDid(store, cfg.serviceHandleDomains, handle),
+    }),
+    handles: new HandleService({
+      serviceDomains: cfg.serviceHandleDomains,
+      store,
+      claims: handleClaims,
+      plc,
+      identity,
+      sequencer,
+    }),
     serviceAuth: new ServiceAuth(signingKey),
     sequencer,
     records,

@@ -93,6 +93,23 @@ describe('config', () => {
     assert.deepEqual(cfg.federation.relayUrls, ['https://relay.one', 'https://relay.two'])
   })
 
+  it('takes PDS_DEV_WELL_KNOWN_ORIGIN in dev mode only', () => {
+    const dir = path.join(tmp, 'well-known')
+    const cfg = parseConfig({ PDS_DATA_DIRECTORY: dir, PDS_DEV_WELL_KNOWN_ORIGIN: 'http://127.0.0.1:8080/' })
+    assert.equal(cfg.devWellKnownOrigin, 'http://127.0.0.1:8080')
+    assert.equal(parseConfig({ PDS_DATA_DIRECTORY: dir }).devWellKnownOrigin, undefined)
+    assert.throws(
+      () =>
+        parseConfig({
+          ...prodSecrets,
+          PDS_DATA_DIRECTORY: dir,
+          PDS_HOSTNAME: 'pds.example.com',
+          PDS_DEV_WELL_KNOWN_ORIGIN: 'http://127.0.0.1:8080',
+        }),
+      (err: Error) => err instanceof ConfigError && /^PDS_DEV_WELL_KNOWN_ORIGIN: only allowed in dev mode/.test(err.message),
+    )
+  })
+
   for (const [name, value, pattern] of [
     ['PDS_PORT', 'eighty', /^PDS_PORT: /],
     ['PDS_PORT', '70000', /^PDS_PORT: /],
@@ -103,6 +120,7 @@ describe('config', () => {
     ['PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX', 'xyz', /^PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: /],
     ['PDS_LOG_LEVEL', 'loud', /^PDS_LOG_LEVEL: /],
     ['PDS_BIND_HOST', 'localhost', /^PDS_BIND_HOST: expected an IP address/],
+    ['PDS_DEV_WELL_KNOWN_ORIGIN', 'http://127.0.0.1:8080/sites', /^PDS_DEV_WELL_KNOWN_ORIGIN: .*origin only/],
   ] as const) {
     it(`names the variable for a bad ${name}=${value}`, () => {
       assert.throws(

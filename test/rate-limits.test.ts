@@ -68,6 +68,7 @@ describe('rate limit configuration', () => {
       passwordReset: [{ points: 50, seconds: 5 * m }],
       emailRequest: [{ points: 5, seconds: h }, { points: 15, seconds: d }],
       accountDelete: [{ points: 50, seconds: 5 * m }],
+      handleUpdate: [{ points: 10, seconds: 5 * m }, { points: 50, seconds: d }],
     })
   })
 

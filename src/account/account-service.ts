@@ -12,6 +12,7 @@ import type { Sequencer } from '../sequencer/sequencer.ts'
 import { AuthRequiredError, InvalidRequestError } from '../errors.ts'
 import type { AccountRow, AccountStore } from './account-store.ts'
 import type { AppPasswordService } from './app-passwords.ts'
+import type { HandleClaims } from './handle-claims.ts'
 import type { InviteService } from './invites.ts'
 import { hashPassword, UNMATCHABLE_PASSWORD_HASH, verifyPassword } from './passwords.ts'
 import type { SessionService, SessionTokens } from './sessions.ts'
@@ -37,9 +38,10 @@ export class AccountService {
   private readonly appPasswords: AppPasswordService
   private readonly repo: RepoService
   private readonly sequencer: Sequencer
-  /** What signups in flight have claimed (see createAccount): lower-case handles and emails, invite uses per code. */
+  /** Handles claimed by requests in flight: signups here, handle changes in HandleService. */
+  private readonly handleClaims: HandleClaims
+  /** What signups in flight have claimed besides their handle (see createAccount): emails, invite uses per code. */
   private readonly pending = {
-    handles: new Set<string>(),
     emails: new Set<string>(),
     inviteUses: new Map<string, number>(),
   }
@@ -53,6 +55,7 @@ export class AccountService {
     appPasswords: AppPasswordService
     repo: RepoService
     sequencer: Sequencer
+    handleClaims: HandleClaims
   }) {
     this.cfg = deps.cfg
     this.store = deps.store
@@ -62,6 +65,7 @@ export class AccountService {
     this.appPasswords = deps.appPasswords
     this.repo = deps.repo
     this.sequencer = deps.sequencer
+    this.handleClaims = deps.handleClaims
   }
 
   /**
@@ -78,9 +82,7 @@ export class AccountService {
     const inviteCode = this.cfg.inviteRequired ? input.inviteCode : undefined
     // Checks and claim in one synchronous step: no other signup runs in between.
     if (inviteCode) this.invites.ensureAvailable(inviteCode, this.pending.inviteUses.get(inviteCode) ?? 0)
-    if (this.store.byHandle(handle) || this.pending.handles.has(handle)) {
-      throw new InvalidRequestError(`Handle already taken: ${handle}`, 'HandleNotAvailable')
-    }
+    this.handleClaims.assertFree(handle)
     if (this.store.byEmail(email) || this.pending.emails.has(email)) {
       throw new InvalidRequestError(`Email already taken: ${email}`)
     }
@@ -124,12 +126,12 @@ export class AccountService {
 
   /** Claim a signup's handle, email and invite use until the returned function is called. */
   private claim(handle: string, email: string, inviteCode: string | undefined): () => void {
-    const { handles, emails, inviteUses } = this.pending
-    handles.add(handle)
+    const { emails, inviteUses } = this.pending
+    const releaseHandle = this.handleClaims.hold(handle)
     emails.add(email)
     if (inviteCode) inviteUses.set(inviteCode, (inviteUses.get(inviteCode) ?? 0) + 1)
     return () => {
-      handles.delete(handle)
+      releaseHandle()
       emails.delete(email)
       if (!inviteCode) return
       const left = inviteUses.get(inviteCode)! - 1

@@ -30,6 +30,7 @@ export class AccountStore {
       byHandle: db.prepare('SELECT * FROM account WHERE handle = ?'),
       byEmail: db.prepare('SELECT * FROM account WHERE email = ?'),
       count: db.prepare('SELECT count(*) AS n FROM account'),
+      setHandle: db.prepare('UPDATE account SET handle = ? WHERE did = ?'),
       setDeactivated: db.prepare('UPDATE account SET deactivated_at = ?, delete_after = ? WHERE did = ?'),
       setTakedownRef: db.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?'),
       setEmail: db.prepare('UPDATE account SET email = ?, email_confirmed_at = NULL WHERE did = ?'),
@@ -62,6 +63,11 @@ export class AccountStore {
 
   count(): number {
     return (this.stmts.count.get() as { n: number }).n
+  }
+
+  /** Give the account a new (lower-case) handle. False when there is no such account; throws if another holds it. */
+  setHandle(did: string, handle: string): boolean {
+    return this.stmts.setHandle.run(handle.toLowerCase(), did).changes > 0
   }
 
   /** Deactivate (a time) or reactivate (null). False when there is no such account. */

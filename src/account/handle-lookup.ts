@@ -19,3 +19,16 @@ export function localHandleDid(
   if (account && repoStatusOf(account).active) return account.did
   return isServiceHandle(handle, serviceDomains) ? null : undefined
 }
+
+/**
+ * For a handle under our service domains, the DID of the active account holding it, or null; undefined for any other
+ * handle. Unlike localHandleDid, an external handle held by one of our accounts is not answered: the database only
+ * says it verified once, its DNS or web server says whether it still does.
+ */
+export function serviceHandleDid(
+  store: AccountStore,
+  serviceDomains: readonly string[],
+  handle: string,
+): string | null | undefined {
+  return isServiceHandle(handle, serviceDomains) ? localHandleDid(store, serviceDomains, handle) : undefined
+}

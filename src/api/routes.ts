@@ -23,7 +23,11 @@ import resetPassword from './com/atproto/server/resetPassword.ts'
 import revokeAppPassword from './com/atproto/server/revokeAppPassword.ts'
 import updateEmail from './com/atproto/server/updateEmail.ts'
 import checkSignupQueue from './com/atproto/temp/checkSignupQueue.ts'
+import refreshIdentity from './com/atproto/identity/refreshIdentity.ts'
+import resolveDid from './com/atproto/identity/resolveDid.ts'
 import resolveHandle from './com/atproto/identity/resolveHandle.ts'
+import resolveIdentity from './com/atproto/identity/resolveIdentity.ts'
+import updateHandle from './com/atproto/identity/updateHandle.ts'
 import applyWrites from './com/atproto/repo/applyWrites.ts'
 import createRecord from './com/atproto/repo/createRecord.ts'
 import deleteRecord from './com/atproto/repo/deleteRecord.ts'
@@ -90,6 +94,11 @@ export const routes: readonly Route[] = [
   route('com.atproto.server.deleteAccount',      'procedure', 'none',          deleteAccount, [perIp('accountDelete'), deleteAttempts]),
   route('com.atproto.temp.checkSignupQueue',     'query',     'access',        checkSignupQueue),
   route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
+  route('com.atproto.identity.updateHandle',     'procedure', 'access',        updateHandle,  [perAccount('handleUpdate')]),
+  // The reference forwards these three to its AppView, for logged-in users only (app passwords included).
+  route('com.atproto.identity.resolveDid',       'query',     'access',        resolveDid),
+  route('com.atproto.identity.resolveIdentity',  'query',     'access',        resolveIdentity),
+  route('com.atproto.identity.refreshIdentity',  'procedure', 'access',        refreshIdentity),
   route('com.atproto.repo.createRecord',         'procedure', 'access',        createRecord,  [repoWrite(3)]),
   route('com.atproto.repo.putRecord',            'procedure', 'access',        putRecord,     [repoWrite(2)]),
   route('com.atproto.repo.deleteRecord',         'procedure', 'access',        deleteRecord,  [repoWrite(1)]),

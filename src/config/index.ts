@@ -32,6 +32,12 @@ export type Config = Readonly<{
    */
   email: Readonly<{ smtpUrl: string; fromAddress: string }> | null
   devMode: boolean
+  /**
+   * Dev mode only: an http(s) origin asked for every external handle's `/.well-known/atproto-did`, with the handle as
+   * the Host header, instead of `https://<handle>` (a local reverse proxy or test server standing in for the handle's
+   * web site). Undefined: handles are verified over DNS and https as on the internet.
+   */
+  devWellKnownOrigin?: string
   logLevel: string
   maxRequestBytes: number
   blobUploadLimit: number
@@ -81,7 +87,7 @@ export type Config = Readonly<{
 /**
  * The named rate limits. Per client IP (IPv6 per /64): global (all XRPC but the sync reads), login (per identifier and
  * IP), loginIp, createAccount, adminAuthFailure (wrong admin passwords), passwordResetRequest, passwordReset,
- * accountDelete. Per account: repoWrite (points: create 3, update 2, delete 1), blobUpload, emailRequest.
+ * accountDelete. Per account: repoWrite (points: create 3, update 2, delete 1), blobUpload, emailRequest, handleUpdate.
  */
 export type LimitName =
   | 'global'
@@ -95,6 +101,7 @@ export type LimitName =
   | 'passwordReset'
   | 'emailRequest'
   | 'accountDelete'
+  | 'handleUpdate'
 
 /** A budget of `points` per fixed window of `seconds`, per key. */
 export type RateWindow = Readonly<{ points: number; seconds: number }>
@@ -112,30 +119,44 @@ const bool = z
 const linkUrl = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' })
 const url = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
 
+/** Why `entry` is not a bare http(s) origin (no credentials, path or query), or undefined with its origin. */
+function parseOrigin(entry: string): { origin: string; problem?: undefined } | { origin?: undefined; problem: string } {
+  let u: URL | undefined
+  try {
+    u = new URL(entry)
+  } catch {}
+  const problem = !u
+    ? 'is not a URL'
+    : !/^https?:$/.test(u.protocol)
+      ? 'is not an http(s) URL'
+      : u.username || u.password
+        ? 'must not carry credentials'
+        : (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash
+          ? `has a path or query ("${u.pathname}${u.search}${u.hash}"); give the origin only`
+          : undefined
+  return problem || !u ? { problem: problem ?? 'is not a URL' } : { origin: u.origin }
+}
+
 // Relays are addressed by origin: we append /xrpc/... ourselves, so a path would be silently dropped.
 const relayUrlList = z.string().transform((s, ctx) => {
   const origins: string[] = []
   for (const entry of s.split(',').map((u) => u.trim()).filter(Boolean)) {
-    let u: URL | undefined
-    try {
-      u = new URL(entry)
-    } catch {}
-    const problem = !u
-      ? 'is not a URL'
-      : !/^https?:$/.test(u.protocol)
-        ? 'is not an http(s) URL'
-        : u.username || u.password
-          ? 'must not carry credentials'
-          : (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash
-            ? `has a path or query ("${u.pathname}${u.search}${u.hash}"); give the relay's origin only`
-            : undefined
-    if (problem || !u) {
+    const { origin, problem } = parseOrigin(entry)
+    if (problem !== undefined) {
       ctx.addIssue({ code: 'custom', message: `"${entry}" ${problem}: expected a relay URL such as https://bsky.network` })
       return z.NEVER
     }
-    origins.push(u.origin)
+    origins.push(origin)
   }
   return origins
+})
+
+// The dev well-known stand-in: we ask it for /.well-known/atproto-did, so it is an origin like a relay's.
+const origin = z.string().transform((s, ctx) => {
+  const { origin, problem } = parseOrigin(s.trim())
+  if (problem === undefined) return origin
+  ctx.addIssue({ code: 'custom', message: `"${s}" ${problem}: expected an origin such as http://127.0.0.1:8080` })
+  return z.NEVER
 })
 
 // Validated with proxy-addr, the library that applies the rule, so whatever passes here is what it will trust.
@@ -188,6 +209,8 @@ const LIMIT_WINDOWS: Record<LimitName, { env: string; defaults: Partial<Record<k
   passwordReset: { env: 'PASSWORD_RESETS', defaults: { PER_5_MINUTES: 50 } },
   emailRequest: { env: 'EMAIL_REQUESTS', defaults: { PER_HOUR: 5, PER_DAY: 15 } },
   accountDelete: { env: 'ACCOUNT_DELETES', defaults: { PER_5_MINUTES: 50 } },
+  // updateHandle: each change is a PLC operation and an #identity event every relay and AppView processes.
+  handleUpdate: { env: 'HANDLE_UPDATES', defaults: { PER_5_MINUTES: 10, PER_DAY: 50 } },
 }
 
 const limitEnv = Object.fromEntries(
@@ -260,6 +283,7 @@ const envSchema = z.object({
   PDS_EMAIL_SMTP_URL: smtpUrl.optional(),
   PDS_EMAIL_FROM_ADDRESS: fromAddress.optional(),
   PDS_DEV_MODE: bool.optional(),
+  PDS_DEV_WELL_KNOWN_ORIGIN: origin.optional(),
   PDS_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // The reference's JSON limit. Parsing, validating and encoding a record runs on the event loop, 1-3 ms per KiB for
   // the worst shapes (many tiny values), so this also bounds how long one write can hold the server.
@@ -353,6 +377,11 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`${missing}: required when PDS_HOSTNAME is not localhost`)
   }
 
+  // It answers for any handle: outside dev mode that would let whoever runs it vouch for every external handle.
+  if (e.PDS_DEV_WELL_KNOWN_ORIGIN && !devMode) {
+    throw new ConfigError('PDS_DEV_WELL_KNOWN_ORIGIN: only allowed in dev mode (PDS_DEV_MODE=true)')
+  }
+
   return Object.freeze({
     port: e.PDS_PORT,
     bindHost: e.PDS_BIND_HOST ?? (local || devMode ? '127.0.0.1' : undefined),
@@ -372,6 +401,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
         ? Object.freeze({ smtpUrl: e.PDS_EMAIL_SMTP_URL, fromAddress: e.PDS_EMAIL_FROM_ADDRESS.trim() })
         : null,
     devMode,
+    devWellKnownOrigin: e.PDS_DEV_WELL_KNOWN_ORIGIN,
     logLevel: e.PDS_LOG_LEVEL,
     maxRequestBytes: e.PDS_MAX_REQUEST_BYTES,
     blobUploadLimit: e.PDS_BLOB_UPLOAD_LIMIT,

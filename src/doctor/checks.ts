@@ -53,7 +53,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
   results.push(await checkFirehose(cfg, timeoutMs, opts.frameWaitMs ?? 3_000))
 
   const local = await loadLocal(cfg, doFetch, timeoutMs)
-  const identity = opts.identity ?? new IdentityResolver({ plcUrl: cfg.didPlcUrl, devMode: cfg.devMode })
+  const identity = opts.identity ?? IdentityResolver.forConfig(cfg)
   results.push(...(await checkAccounts(cfg, local, identity, opts.maxAccounts ?? 100, timeoutMs)))
 
   results.push(...(await checkRelays(cfg, local, doFetch, timeoutMs)))

@@ -18,22 +18,35 @@ export function normalizeHandle(input: string): string {
   return handle
 }
 
-/** A handle this PDS may give to a new account. */
+/** A handle this PDS may give to a new account: under a service domain, with the rules of ensureServiceHandleRules. */
 export function normalizeServiceHandle(input: string, serviceDomains: readonly string[]): string {
   const handle = normalizeHandle(input)
-  const domain = serviceDomains.find((d) => handle.endsWith(d))
-  if (!domain) {
+  if (!isUnderServiceDomain(handle, serviceDomains)) {
     throw new InvalidRequestError(
       `Not a supported handle domain; use one of: ${serviceDomains.join(', ')}`,
       'UnsupportedDomain',
     )
   }
+  ensureServiceHandleRules(handle, serviceDomains)
+  return handle
+}
+
+/** Whether a normalised handle ends in one of the service domains (the reference's isServiceDomain). */
+export function isUnderServiceDomain(handle: string, serviceDomains: readonly string[]): boolean {
+  return serviceDomains.some((d) => handle.endsWith(d))
+}
+
+/**
+ * The rules for a handle under a service domain (the reference's ensureHandleServiceConstraints): one label of 3-18
+ * characters before the domain (InvalidHandle), not a reserved word (HandleNotAvailable).
+ */
+export function ensureServiceHandleRules(handle: string, serviceDomains: readonly string[]): void {
+  const domain = serviceDomains.find((d) => handle.endsWith(d)) ?? ''
   const slug = handle.slice(0, handle.length - domain.length)
   if (slug.includes('.')) throw new InvalidRequestError('Invalid characters in handle', 'InvalidHandle')
   if (slug.length < 3) throw new InvalidRequestError('Handle too short', 'InvalidHandle')
   if (slug.length > 18) throw new InvalidRequestError('Handle too long', 'InvalidHandle')
   if (RESERVED_SLUGS.has(slug)) throw new InvalidRequestError('Reserved handle', 'HandleNotAvailable')
-  return handle
 }
 
 /** Whether `handle` is under one of this PDS's handle domains, or is one of them (the reference's `supportedHandle`). */

@@ -1,14 +1,19 @@
-// did:plc at signup: the genesis operation is built and signed with @did-plc/lib and submitted to the configured
-// directory (external, or the embedded one under /plc). A refused or unreachable directory creates nothing.
+// did:plc operations signed with the PDS rotation key through @did-plc/lib, submitted to the configured directory
+// (external, or the embedded one under /plc): the genesis operation at signup, handle updates later. A refused or
+// unreachable directory changes nothing, and callers write their side only once it has accepted.
 import type * as PlcLib from '@did-plc/lib'
 import type { Keypair } from '@atproto/crypto'
-import { InvalidRequestError, UpstreamFailureError } from '../errors.ts'
+import { InvalidRequestError, UpstreamFailureError, type PdsError } from '../errors.ts'
+import { withTimeout } from '../util/net.ts'
 
 export type GenesisOp = { did: string; op: PlcLib.Operation }
 
 // @did-plc/lib (and its axios) load on the first signup, not at startup.
 let lib: Promise<typeof PlcLib> | undefined
 const loadPlcLib = () => (lib ??= import('@did-plc/lib'))
+
+/** How long one directory request may take (the lib's axios has no timeout of its own). */
+const PLC_TIMEOUT_MS = 15_000
 
 export class PlcService {
   readonly url: string
@@ -31,8 +36,7 @@ export class PlcService {
       handle: opts.handle,
       pds: this.publicUrl,
       rotationKeys,
-      // @did-plc/lib is typed against an older @atproto/crypto; the Keypair interface it uses is unchanged.
-      signer: this.rotationKey as unknown as Parameters<typeof PlcLib.createOp>[0]['signer'],
+      signer: this.signer(plc),
     })
   }
 
@@ -41,13 +45,48 @@ export class PlcService {
     try {
       await new plc.Client(this.url).sendOperation(did, op)
     } catch (err) {
-      const status = (err as { status?: number; response?: { status?: number } }).status
-      const detail = describePlcError(err)
-      if (status && status >= 400 && status < 500) {
-        throw new InvalidRequestError(`PLC directory ${this.url} refused the operation: ${detail}`, 'IncompatibleDidDoc')
-      }
-      throw new UpstreamFailureError(`PLC directory ${this.url} is unavailable: ${detail}`)
+      const refused = `PLC directory ${this.url} refused the operation`
+      throw this.failure(err, (detail) => new InvalidRequestError(`${refused}: ${detail}`, 'IncompatibleDidDoc'))
     }
+  }
+
+  /**
+   * Make `handle` the DID's handle: the directory's last operation with only its at:// alias replaced
+   * (@did-plc/lib's updateHandleOp keeps every other field, other aliases included), signed with our rotation key and
+   * submitted, as the reference's plcClient.updateHandle does. Errors as the reference's errorParser maps a
+   * PlcClientError: a refusal (4xx: our key is no longer a rotation key, the DID is unknown or tombstoned) → 400
+   * InvalidRequest with the directory's message; down, slow (15 s per request) or 5xx → 502 UpstreamFailure.
+   */
+  async updateHandle(did: string, handle: string): Promise<void> {
+    const plc = await loadPlcLib()
+    const client = new plc.Client(this.url)
+    const refused = (detail: string) => new InvalidRequestError(detail)
+    let last: PlcLib.CompatibleOpOrTombstone
+    try {
+      last = await withTimeout(client.getLastOp(did), PLC_TIMEOUT_MS)
+    } catch (err) {
+      throw this.failure(err, refused)
+    }
+    if (last.type === 'plc_tombstone') throw refused(`DID is tombstoned: ${did}`)
+    const op = await plc.updateHandleOp(last, this.signer(plc), handle)
+    try {
+      await withTimeout(client.sendOperation(did, op), PLC_TIMEOUT_MS)
+    } catch (err) {
+      throw this.failure(err, refused)
+    }
+  }
+
+  // @did-plc/lib is typed against an older @atproto/crypto; the Keypair interface it uses is unchanged.
+  private signer(plc: typeof PlcLib) {
+    return this.rotationKey as unknown as Parameters<typeof plc.updateHandleOp>[1]
+  }
+
+  /** A directory error: its refusal (4xx) as `refused(detail)`, anything else (down, timeout, 5xx) as UpstreamFailure. */
+  private failure(err: unknown, refused: (detail: string) => PdsError): PdsError {
+    const status = (err as { status?: number }).status
+    const detail = describePlcError(err)
+    if (status && status >= 400 && status < 500) return refused(detail)
+    return new UpstreamFailureError(`PLC directory ${this.url} is unavailable: ${detail}`)
   }
 
   /**
