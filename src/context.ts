@@ -22,6 +22,7 @@ import { createRateLimiter, type RateLimiter } from './ratelimit/index.ts'
 import { createRelayNotifier, type RelayNotifier } from './relay/notifier.ts'
 import { IdentityResolver } from './identity/resolver.ts'
 import type { Logger } from './logger.ts'
+import { ServiceProxy, type ResponseRewriter } from './proxy/service-proxy.ts'
 import { RecordIndex } from './repo/record-index.ts'
 import { RepoService } from './repo/repo-service.ts'
 import { Sequencer } from './sequencer/sequencer.ts'
@@ -53,10 +54,15 @@ export type AppContext = {
   firehose: Firehose
   relay: RelayNotifier
   rateLimiter: RateLimiter
+  /** Forwards the methods this server does not serve (AppView, chat, moderation, atproto-proxy). */
+  proxy: ServiceProxy
 }
 
-/** What tests may replace. `now`: the clock of session tokens (epoch ms); `Date.now` unless a test steps time. */
-export type ContextOptions = { now?: Now }
+/**
+ * What tests may replace. `now`: the clock of session tokens (epoch ms); `Date.now` unless a test steps time.
+ * `rewriter`: the proxy's read-after-write hook.
+ */
+export type ContextOptions = { now?: Now; rewriter?: ResponseRewriter }
 
 /** `db` is opened and closed by the server, which also hands it to the dev PLC directory; services own its tables. */
 export async function createContext(cfg: Config, log: Logger, db: Db, opts: ContextOptions = {}): Promise<AppContext> {
@@ -73,6 +79,8 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const identity = new IdentityResolver({ plcUrl: cfg.didPlcUrl, devMode: cfg.devMode })
   const rateLimiter = createRateLimiter(cfg, { log })
   const signingKey = signingKeyCache(store)
+  const auth = new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword, rateLimiter.adminFailures)
+  const serviceAuth = new ServiceAuth(signingKey)
   const repo = new RepoService({
     db,
     sequencer,
@@ -86,7 +94,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     cfg,
     log,
     version: pkg.version,
-    auth: new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword, rateLimiter.adminFailures),
+    auth,
     accounts: new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer }),
     accountStatus: new AccountStatusService({
       db,
@@ -104,7 +112,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     invites,
     preferences: new PreferenceService(db),
     identity,
-    serviceAuth: new ServiceAuth(signingKey),
+    serviceAuth,
     sequencer,
     records,
     blobs,
@@ -123,6 +131,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     }),
     relay: createRelayNotifier({ cfg, sequencer, log, userAgent: `aurora-locus/${pkg.version}` }),
     rateLimiter,
+    proxy: new ServiceProxy({ cfg: cfg.proxy, identity, serviceAuth, auth, log, rewriter: opts.rewriter }),
   }
 }
 

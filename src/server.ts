@@ -165,6 +165,8 @@ export async function startServer(cfg: Config, log: Logger, opts: ContextOptions
       server.close(() => resolve())
       server.closeIdleConnections()
     })
+    // Proxied requests are done with the HTTP server; their pooled upstream sockets go too.
+    ctx.proxy.close()
     db.close()
   }
   let closing: Promise<void> | undefined

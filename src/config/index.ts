@@ -2,6 +2,7 @@
 import { isIP } from 'node:net'
 import path from 'node:path'
 import proxyaddr from 'proxy-addr'
+import { isValidDid } from '@atproto/syntax'
 import { z } from 'zod'
 import { loadLocalSecrets, type Secrets } from './secrets.ts'
 
@@ -71,7 +72,28 @@ export type Config = Readonly<{
   }>
   /** Which peers may tell us the client's address in X-Forwarded-For (express's `trust proxy` semantics). */
   trustProxy: TrustProxy
+  /** Forwarding the XRPC methods this server does not serve (src/proxy). */
+  proxy: Readonly<{
+    /** Where methods go without an atproto-proxy header; unset: such calls get InvalidRequest naming the variables. */
+    services: Readonly<{
+      /** app.bsky.* (and the atproto-proxy special case `<its did>#bsky_appview`). */
+      appView?: ProxyService
+      /** chat.bsky.* */
+      chat?: ProxyService
+      /** com.atproto.moderation.createReport */
+      modService?: ProxyService
+    }>
+    /** ms an upstream may stay silent, and may take to answer once the request is sent; then 504 UpstreamTimeout. */
+    timeoutMs: number
+    /** Largest request body forwarded (streamed, never buffered); larger → 413 PayloadTooLarge. */
+    maxRequestBytes: number
+    /** Endpoints from DID documents must be https and connect only to public addresses (src/proxy/ssrf.ts). */
+    ssrfGuard: boolean
+  }>
 }>
+
+/** A service requests are forwarded to: its origin, and its DID (the `aud` of the service JWTs it receives). */
+export type ProxyService = Readonly<{ url: string; did: string }>
 
 /**
  * The named rate limits. Per client IP (IPv6 per /64): global (all XRPC but the sync reads), login (per identifier and
@@ -106,31 +128,46 @@ const bool = z
 const linkUrl = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' })
 const url = z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }).transform((u) => u.replace(/\/+$/, ''))
 
+/** Why `entry` is not a bare http(s) origin, or undefined when it is one. */
+function originProblem(entry: string): string | undefined {
+  let u: URL
+  try {
+    u = new URL(entry)
+  } catch {
+    return 'is not a URL'
+  }
+  if (!/^https?:$/.test(u.protocol)) return 'is not an http(s) URL'
+  if (u.username || u.password) return 'must not carry credentials'
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) {
+    return `has a path or query ("${u.pathname}${u.search}${u.hash}"); give the origin only`
+  }
+  return undefined
+}
+
 // Relays are addressed by origin: we append /xrpc/... ourselves, so a path would be silently dropped.
 const relayUrlList = z.string().transform((s, ctx) => {
   const origins: string[] = []
   for (const entry of s.split(',').map((u) => u.trim()).filter(Boolean)) {
-    let u: URL | undefined
-    try {
-      u = new URL(entry)
-    } catch {}
-    const problem = !u
-      ? 'is not a URL'
-      : !/^https?:$/.test(u.protocol)
-        ? 'is not an http(s) URL'
-        : u.username || u.password
-          ? 'must not carry credentials'
-          : (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash
-            ? `has a path or query ("${u.pathname}${u.search}${u.hash}"); give the relay's origin only`
-            : undefined
-    if (problem || !u) {
+    const problem = originProblem(entry)
+    if (problem) {
       ctx.addIssue({ code: 'custom', message: `"${entry}" ${problem}: expected a relay URL such as https://bsky.network` })
       return z.NEVER
     }
-    origins.push(u.origin)
+    origins.push(new URL(entry).origin)
   }
   return origins
 })
+
+// Proxied services too: requests go to <origin>/xrpc/<method>.
+const serviceOrigin = z.string().transform((s, ctx) => {
+  const problem = originProblem(s)
+  if (problem) {
+    ctx.addIssue({ code: 'custom', message: `"${s}" ${problem}: expected a service URL such as https://api.bsky.app` })
+    return z.NEVER
+  }
+  return new URL(s).origin
+})
+const serviceDid = z.string().refine((s) => isValidDid(s), 'expected a DID such as did:web:api.bsky.app')
 
 // Validated with proxy-addr, the library that applies the rule, so whatever passes here is what it will trust.
 const trustProxy = z.string().transform((s, ctx): TrustProxy => {
@@ -208,6 +245,30 @@ const seconds = z.coerce.number({ message: 'expected a number of seconds' }).pos
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (a secp256k1 private key)')
 
+/**
+ * The services unserved methods are forwarded to: `<env>_URL` and `<env>_DID`, both or neither. Defaults off
+ * localhost are Bluesky's public services, as the reference's installer sets them.
+ */
+const PROXY_SERVICES = {
+  appView: { env: 'PDS_BSKY_APP_VIEW', production: { url: 'https://api.bsky.app', did: 'did:web:api.bsky.app' } },
+  chat: { env: 'PDS_CHAT', production: { url: 'https://api.bsky.chat', did: 'did:web:api.bsky.chat' } },
+  modService: { env: 'PDS_MOD_SERVICE', production: { url: 'https://mod.bsky.app', did: 'did:plc:ar7c4by46qjdydhdevvrndac' } },
+} as const satisfies Record<string, { env: string; production: ProxyService }>
+
+/** Each proxied service from the parsed environment: both variables, or the production default, or none. */
+function proxyServices(e: Record<string, unknown>, local: boolean): Config['proxy']['services'] {
+  const out: Record<string, ProxyService> = {}
+  for (const [name, { env, production }] of Object.entries(PROXY_SERVICES)) {
+    const url = e[`${env}_URL`] as string | undefined
+    const did = e[`${env}_DID`] as string | undefined
+    if (url && !did) throw new ConfigError(`${env}_DID: required when ${env}_URL is set`)
+    if (did && !url) throw new ConfigError(`${env}_URL: required when ${env}_DID is set`)
+    const service = url && did ? { url, did } : local ? undefined : production
+    if (service) out[name] = Object.freeze({ ...service })
+  }
+  return Object.freeze(out)
+}
+
 /** The shortest admin password production accepts (`openssl rand -hex 16` gives 32 characters). */
 export const MIN_ADMIN_PASSWORD_LENGTH = 16
 
@@ -273,6 +334,16 @@ const envSchema = z.object({
   PDS_FIREHOSE_MAX_CONNECTIONS_PER_IP: cap.default(16),
   PDS_REPO_EXPORT_MAX_CONCURRENT: cap.default(16),
   PDS_REPO_EXPORT_IDLE_TIMEOUT_SECONDS: seconds.default(60),
+  // PROXY_SERVICES: each both or neither.
+  PDS_BSKY_APP_VIEW_URL: serviceOrigin.optional(),
+  PDS_BSKY_APP_VIEW_DID: serviceDid.optional(),
+  PDS_CHAT_URL: serviceOrigin.optional(),
+  PDS_CHAT_DID: serviceDid.optional(),
+  PDS_MOD_SERVICE_URL: serviceOrigin.optional(),
+  PDS_MOD_SERVICE_DID: serviceDid.optional(),
+  PDS_PROXY_TIMEOUT_SECONDS: seconds.default(10),
+  PDS_PROXY_MAX_REQUEST_BYTES: z.coerce.number({ message: 'expected a number of bytes' }).int().positive().default(1024 * 1024),
+  PDS_PROXY_SSRF_GUARD: bool.optional(),
 })
 
 /** Parse `env` (normally `process.env`) into the config. Throws ConfigError naming the first bad variable. */
@@ -368,6 +439,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       limits: Object.freeze(limitWindows(e)),
     }),
     trustProxy: e.PDS_TRUST_PROXY,
+    proxy: Object.freeze({
+      services: proxyServices(e, local),
+      timeoutMs: Math.round(e.PDS_PROXY_TIMEOUT_SECONDS * 1000),
+      maxRequestBytes: e.PDS_PROXY_MAX_REQUEST_BYTES,
+      ssrfGuard: e.PDS_PROXY_SSRF_GUARD ?? !devMode,
+    }),
   })
 }
 
