@@ -42,6 +42,8 @@ import listBlobs from './com/atproto/sync/listBlobs.ts'
 import listRepos from './com/atproto/sync/listRepos.ts'
 import getPreferences from './app/bsky/actor/getPreferences.ts'
 import putPreferences from './app/bsky/actor/putPreferences.ts'
+import registerPush from './app/bsky/notification/registerPush.ts'
+import unregisterPush from './app/bsky/notification/unregisterPush.ts'
 import type { AuthKind } from '../xrpc/auth.ts'
 import type { MethodDef, MethodType, Route, RouteLimit } from '../xrpc/method.ts'
 import { applyWritesPoints, loginAttempts, perAccount, perIp, repoWrite } from './limits.ts'
@@ -87,6 +89,9 @@ export const routes: readonly Route[] = [
   route('com.atproto.admin.getSubjectStatus',    'query',     'admin',         getSubjectStatus),
   route('app.bsky.actor.getPreferences',         'query',     'access',        getPreferences),
   route('app.bsky.actor.putPreferences',         'procedure', 'access',        putPreferences),
+  // forwarded to the notification service named in the body, signed for the user (src/proxy)
+  route('app.bsky.notification.registerPush',    'procedure', 'access',        registerPush),
+  route('app.bsky.notification.unregisterPush',  'procedure', 'access',        unregisterPush),
   route('com.atproto.admin.deleteAccount',       'procedure', 'admin',         deleteAccountAdmin),
   // sync reads: public; inactive repos still served to their owner or the operator, so credentials are read if sent
   route('com.atproto.sync.getRepo',              'query',     'optionalAccessOrAdmin', getRepo),
