@@ -12,6 +12,7 @@ import { MAX_REWRITE_BYTES } from '../src/proxy/rewriter.ts'
 import { ServiceTargets } from '../src/proxy/targets.ts'
 import { UpstreamTransport } from '../src/proxy/upstream.ts'
 import { InvalidRequestError } from '../src/errors.ts'
+import { withTimeout } from '../src/util/net.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { createUser, freePort, startPds, xrpc, type TestPds } from './helpers/pds.ts'
 import { createServiceDid, ServiceStandIn, type Answer, type StandInCall } from './helpers/service-standin.ts'
@@ -297,11 +298,11 @@ describe('service proxying', () => {
         assert.equal(res.headers.get('content-length'), String(2 * half.length))
         const reader = res.body!.getReader()
         const chunks: Uint8Array[] = []
-        const first = await within(10_000, reader.read(), 'the first bytes of the answer')
+        const first = await withTimeout(reader.read(), 10_000)
         chunks.push(first.value!)
         release()
         for (;;) {
-          const { done, value } = await within(10_000, reader.read(), 'the rest of the answer')
+          const { done, value } = await withTimeout(reader.read(), 10_000)
           if (done) break
           chunks.push(value)
         }
@@ -377,16 +378,13 @@ describe('service proxying', () => {
     it('a caller who may not call never has its body read', async () => {
       // A body that never ends: had the server waited for it, there would be no answer.
       const endless = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new Uint8Array(1024)) })
-      const res = await within(
-        10_000,
-        fetch(`${pds.url}/xrpc/com.example.files.upload`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/octet-stream', 'atproto-proxy': `${chat.did}#bsky_chat` },
-          body: endless,
-          duplex: 'half',
-        } as RequestInit),
-        'the refusal',
-      )
+      const refusal = fetch(`${pds.url}/xrpc/com.example.files.upload`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'atproto-proxy': `${chat.did}#bsky_chat` },
+        body: endless,
+        duplex: 'half',
+      } as RequestInit)
+      const res = await withTimeout(refusal, 10_000)
       assert.equal(res.status, 401)
       await res.body?.cancel()
     })
@@ -525,27 +523,7 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
   before(async () => {
     plc = await startPlc()
     ;[faulty, target] = await Promise.all([ServiceStandIn.start(plc.url), ServiceStandIn.start(plc.url)])
-    faulty.answer = (c): Answer | undefined => {
-      switch (c.nsid) {
-        case 'app.bsky.test.hang':
-          return 'hang'
-        case 'app.bsky.test.garbage':
-          return 'garbage'
-        case 'app.bsky.test.close':
-          return 'close'
-        case 'app.bsky.test.error500':
-          return { status: 500, json: { error: 'InternalServerError', message: 'boom' } }
-        case 'app.bsky.test.html500':
-          return { status: 500, raw: '<html>oops</html>', headers: { 'content-type': 'text/html' } }
-        case 'app.bsky.test.html404':
-          return { status: 404, raw: '<html>no</html>', headers: { 'content-type': 'text/html' } }
-        case 'app.bsky.test.limited':
-          return { status: 429, json: { error: 'RateLimitExceeded', message: 'slow down' }, headers: { 'retry-after': '7', 'atproto-repo-rev': 'r9' } }
-        case 'app.bsky.test.notFound':
-          return { status: 400, json: { error: 'NotFound', message: 'Actor not found' } }
-      }
-      return undefined
-    }
+    faulty.answer = misbehave
     pds = await startPds({
       plcUrl: plc.url,
       env: {
@@ -585,6 +563,49 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
     const ok = await call('app.bsky.test.fine')
     assert.equal(ok.status, 200)
     assertSigned(faulty.calls.at(-1), bob, faulty, 'app.bsky.test.fine')
+  })
+
+  it('an answer that breaks off or stalls mid-body is cut short for the client, within the timeout', async () => {
+    const partial = (stall: boolean): Answer => ({
+      stream: (res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+        // Breaking off: the connection ends (FIN) once the first bytes are out, 990 bytes short.
+        res.write('{"feed": [', () => (stall ? undefined : res.socket?.end()))
+      },
+    })
+    faulty.answer = (c) => (c.nsid === 'app.bsky.test.breaks' ? partial(false) : c.nsid === 'app.bsky.test.stalls' ? partial(true) : undefined)
+    try {
+      for (const nsid of ['app.bsky.test.breaks', 'app.bsky.test.stalls']) {
+        const res = await fetch(`${pds.url}/xrpc/${nsid}`, { headers: bearer(bob.agent) })
+        assert.equal(res.status, 200, nsid)
+        await assert.rejects(withTimeout(res.text(), 10_000), /terminated/, nsid)
+      }
+    } finally {
+      faulty.answer = misbehave
+    }
+    assert.equal((await xrpc(pds, '_health')).status, 200)
+  })
+
+  it('a client that goes away takes its upstream call with it', async () => {
+    let hasArrived!: () => void
+    let upstreamClosed!: () => void
+    const arrived = new Promise<void>((resolve) => (hasArrived = resolve))
+    const closed = new Promise<void>((resolve) => (upstreamClosed = resolve))
+    faulty.answer = (c) => {
+      if (c.nsid !== 'app.bsky.test.slow') return undefined
+      hasArrived()
+      return { stream: (res) => void res.on('close', upstreamClosed) } // never answered
+    }
+    try {
+      const ac = new AbortController()
+      const pending = fetch(`${pds.url}/xrpc/app.bsky.test.slow`, { headers: bearer(bob.agent), signal: ac.signal })
+      await withTimeout(arrived, 10_000)
+      ac.abort()
+      await assert.rejects(pending)
+      await withTimeout(closed, 10_000) // the upstream connection closes
+    } finally {
+      faulty.answer = misbehave
+    }
   })
 
   it("passes the service's XRPC errors on, with their headers", async () => {
@@ -655,6 +676,29 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
   })
 })
 
+/** The faulty stand-in's answers, by method. */
+function misbehave(c: StandInCall): Answer | undefined {
+  switch (c.nsid) {
+    case 'app.bsky.test.hang':
+      return 'hang'
+    case 'app.bsky.test.garbage':
+      return 'garbage'
+    case 'app.bsky.test.close':
+      return 'close'
+    case 'app.bsky.test.error500':
+      return { status: 500, json: { error: 'InternalServerError', message: 'boom' } }
+    case 'app.bsky.test.html500':
+      return { status: 500, raw: '<html>oops</html>', headers: { 'content-type': 'text/html' } }
+    case 'app.bsky.test.html404':
+      return { status: 404, raw: '<html>no</html>', headers: { 'content-type': 'text/html' } }
+    case 'app.bsky.test.limited':
+      return { status: 429, json: { error: 'RateLimitExceeded', message: 'slow down' }, headers: { 'retry-after': '7', 'atproto-repo-rev': 'r9' } }
+    case 'app.bsky.test.notFound':
+      return { status: 400, json: { error: 'NotFound', message: 'Actor not found' } }
+  }
+  return undefined
+}
+
 /** A request body stream of the given chunks. */
 function streamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
   return new ReadableStream({
@@ -663,17 +707,4 @@ function streamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
       controller.close()
     },
   })
-}
-
-/** `p`, or a rejection naming `what` after `ms`: a bounded wait, not a timing assertion. */
-async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([p, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
 }

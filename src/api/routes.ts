@@ -1,5 +1,6 @@
 // The whole API on one screen: each line is NSID, query|procedure, who may call it, its handler, and the rate limits
-// it counts against besides the global per-IP one (src/api/limits.ts; their windows are configuration).
+// it counts against besides the global per-IP one (src/api/limits.ts; their windows are configuration). A method not
+// listed here is forwarded to another service by src/proxy (AppView, chat, moderation, or the atproto-proxy header's).
 import checkAccountStatus from './com/atproto/server/checkAccountStatus.ts'
 import createAccount from './com/atproto/server/createAccount.ts'
 import createAppPassword from './com/atproto/server/createAppPassword.ts'

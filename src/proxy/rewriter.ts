@@ -65,9 +65,11 @@ export async function sendRewritten(r: RewriteRequest): Promise<'rewritten' | 'u
     return 'unchanged'
   }
   const body = Buffer.from(JSON.stringify(rewritten.body), 'utf8')
-  sendHead(res, upstream)
-  res.set(rewritten.headers ?? {})
-  res.set({ 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.length) })
+  sendHead(res, upstream, {
+    ...rewritten.headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(body.length),
+  })
   res.end(body)
   return 'rewritten'
 }
@@ -95,9 +97,12 @@ async function tryRewrite(r: RewriteRequest, bytes: Buffer): ReturnType<Response
   }
 }
 
-function sendHead(res: Response, upstream: IncomingMessage): void {
-  res.status(upstream.statusCode ?? 200)
-  for (const [name, value] of forwardedResponseHeaders(upstream.headers)) res.setHeader(name, value)
+/**
+ * Writes the status and headers of a successful upstream answer (the forwarded ones, then `extra`). From here on the
+ * answer has begun: a failure can only cut it short.
+ */
+export function sendHead(res: Response, upstream: IncomingMessage, extra: Record<string, string> = {}): void {
+  res.writeHead(upstream.statusCode ?? 200, { ...Object.fromEntries(forwardedResponseHeaders(upstream.headers)), ...extra })
 }
 
 type Buffered = { complete: true; body: Buffer } | { complete: false; head: Buffer[] }

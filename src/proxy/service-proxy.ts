@@ -9,14 +9,15 @@ import { isValidNsid } from '@atproto/syntax'
 import type { Request, Response } from 'express'
 import { AuthScope } from '../account/scopes.ts'
 import type { Config } from '../config/index.ts'
-import { InvalidRequestError, PayloadTooLargeError } from '../errors.ts'
+import { InvalidRequestError, PayloadTooLargeError, PdsError, UpstreamFailureError } from '../errors.ts'
 import type { IdentityResolver } from '../identity/resolver.ts'
 import { PRIVILEGED_METHODS, PROTECTED_METHODS, type ServiceAuth } from '../identity/service-auth.ts'
 import type { Logger } from '../logger.ts'
+import { describeNetworkError } from '../util/net.ts'
 import { userOf, type AuthVerifier, type UserCredentials } from '../xrpc/auth.ts'
-import { forwardedRequestHeaders, forwardedResponseHeaders } from './headers.ts'
-import { isRewritable, sendRewritten, type ResponseRewriter } from './rewriter.ts'
-import { ServiceTargets, type ServiceTarget } from './targets.ts'
+import { forwardedRequestHeaders } from './headers.ts'
+import { isRewritable, sendHead, sendRewritten, type ResponseRewriter } from './rewriter.ts'
+import { ServiceTargets, type ServiceChoice, type ServiceTarget } from './targets.ts'
 import { UpstreamTransport } from './upstream.ts'
 import { upstreamResponseError } from './upstream-error.ts'
 
@@ -80,22 +81,10 @@ export class ServiceProxy {
    * UpstreamTimeout, and the upstream's own XRPC error (UpstreamResponseError).
    */
   async forward(req: Request, res: Response, nsid: string): Promise<void> {
-    if (!PROXIED_HTTP_METHODS.has(req.method)) throw new InvalidRequestError('XRPC requests only supports GET and POST')
-    if (!isValidNsid(nsid)) throw new InvalidRequestError('invalid xrpc path')
-    const lxm = nsid.toLowerCase()
-    // Account management is done here or nowhere: never on a service's word that we asked for it.
-    if (PROTECTED_METHODS.has(lxm)) throw new InvalidRequestError('Bad token method', 'InvalidToken')
-    const choice = this.targets.choose(nsid, proxyHeader(req))
-    const user = userOf(await this.auth.verify('access', req))
-    if (PRIVILEGED_METHODS.has(lxm) && !isPrivileged(user)) {
-      throw new InvalidRequestError('Bad token method', 'InvalidToken')
-    }
-    const withBody = req.method === 'POST'
-    if (withBody && Number(req.headers['content-length'] ?? 0) > this.cfg.maxRequestBytes) {
-      throw new PayloadTooLargeError(`Request body larger than ${this.cfg.maxRequestBytes} bytes`)
-    }
+    const { user, choice } = await this.admit(req, nsid)
     const target = await this.targets.resolve(choice)
     const rewritable = this.rewriter?.methods.has(nsid) ?? false
+    const withBody = req.method === 'POST'
     const clientGone = abortWhenClosed(res)
     let upstream: IncomingMessage
     try {
@@ -123,15 +112,39 @@ export class ServiceProxy {
         const params = new URLSearchParams(queryOf(req.originalUrl))
         await sendRewritten({ rewriter: this.rewriter, nsid, did: user.did, params, upstream, res, log: this.log })
       } else {
-        res.status(upstream.statusCode ?? 200)
-        for (const [name, value] of forwardedResponseHeaders(upstream.headers)) res.setHeader(name, value)
+        sendHead(res, upstream)
         await pipeline(upstream, res)
       }
     } catch (err) {
+      if (clientGone.aborted) return
+      // Failing before anything was written (the rewriter's buffering): the upstream's fault, said as such.
+      if (!res.headersSent) {
+        throw err instanceof PdsError ? err : new UpstreamFailureError(`Upstream answer failed (${describeNetworkError(err)})`)
+      }
       // The answer had begun: all that is left is to cut it short (pipeline destroyed both sides).
-      if (!res.headersSent) throw err
-      this.log.warn({ nsid, err: (err as Error).message }, 'proxied answer cut short')
+      this.log.warn({ nsid, err: describeNetworkError(err) }, 'proxied answer cut short')
     }
+  }
+
+  /**
+   * Everything that may refuse a call before any network or body: the HTTP method, the NSID, the deny-list, the
+   * destination, the caller's credentials (a login or any app password) and, for chat, their privilege.
+   */
+  private async admit(req: Request, nsid: string): Promise<{ user: UserCredentials; choice: ServiceChoice }> {
+    if (!PROXIED_HTTP_METHODS.has(req.method)) throw new InvalidRequestError('XRPC requests only supports GET and POST')
+    if (!isValidNsid(nsid)) throw new InvalidRequestError('invalid xrpc path')
+    const lxm = nsid.toLowerCase()
+    // Account management is done here or nowhere: never on a service's word that we asked for it.
+    if (PROTECTED_METHODS.has(lxm)) throw new InvalidRequestError('Bad token method', 'InvalidToken')
+    const choice = this.targets.choose(nsid, proxyHeader(req))
+    const user = userOf(await this.auth.verify('access', req))
+    if (PRIVILEGED_METHODS.has(lxm) && !isPrivileged(user)) {
+      throw new InvalidRequestError('Bad token method', 'InvalidToken')
+    }
+    if (req.method === 'POST' && Number(req.headers['content-length'] ?? 0) > this.cfg.maxRequestBytes) {
+      throw new PayloadTooLargeError(`Request body larger than ${this.cfg.maxRequestBytes} bytes`)
+    }
+    return { user, choice }
   }
 
   /**

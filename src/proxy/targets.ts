@@ -53,16 +53,16 @@ export class ServiceTargets {
     if (header !== undefined) {
       const { did, serviceId } = parseProxyHeader(header)
       // The reference's special case: its own AppView is used as configured, without resolving its DID.
-      const appView = this.services.appView
-      if (appView && header === `${appView.did}#bsky_appview`) return { configured: configuredTarget(appView) }
+      if (this.services.appView && this.namesConfiguredAppView(header)) {
+        return { configured: configuredTarget(this.services.appView) }
+      }
       return { did, serviceId }
     }
-    const lower = nsid.toLowerCase()
-    const dflt = DEFAULT_SERVICES.find((d) => d.matches(lower))
+    const dflt = DEFAULT_SERVICES.find((d) => d.matches(nsid.toLowerCase()))
     const service = dflt && this.services[dflt.service]
     if (service) return { configured: configuredTarget(service) }
-    const hint = dflt ? `: set ${dflt.env}_URL and ${dflt.env}_DID, or send an atproto-proxy header` : ''
-    throw new InvalidRequestError(`No service configured for ${nsid}${hint}`)
+    if (!dflt) throw new InvalidRequestError(`No service configured for ${nsid}`)
+    throw new InvalidRequestError(`${notConfigured(nsid, dflt.env)}, or send an atproto-proxy header`)
   }
 
   /** The chosen destination with its endpoint: the DID document is read (and the endpoint checked) if needed. */

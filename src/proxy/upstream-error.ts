@@ -71,7 +71,7 @@ async function readErrorPayload(upstream: IncomingMessage): Promise<{ error?: st
 }
 
 /** The body, or a rejection once it passes `max` bytes (the stream is then destroyed). */
-export async function readAtMost(stream: IncomingMessage, max: number): Promise<Buffer> {
+async function readAtMost(stream: IncomingMessage, max: number): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of stream) {

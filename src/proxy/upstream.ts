@@ -5,7 +5,6 @@
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
 import { Readable, Transform } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { InvalidRequestError, PayloadTooLargeError, PdsError, UpstreamFailureError, UpstreamTimeoutError } from '../errors.ts'
 import { guardedLookup } from './ssrf.ts'
 
@@ -71,10 +70,19 @@ export class UpstreamTransport {
       req.on('finish', startDeadline)
       const { body } = call
       if (body instanceof Readable) {
-        pipeline(body, byteCap(call.maxBodyBytes ?? Infinity), req).catch((err) => {
-          req.destroy(err)
+        // Not pipeline(): that would destroy the client's request, and with it the socket our 413 or 502 goes out
+        // on. Unpiped, the rest of an abandoned body is read and dropped by node once the answer is sent.
+        const cap = byteCap(call.maxBodyBytes ?? Infinity)
+        const abandon = (err: unknown) => {
+          body.unpipe(cap)
+          cap.unpipe(req)
+          req.destroy(err as Error)
           fail(err)
-        })
+        }
+        cap.on('error', abandon)
+        body.on('error', abandon) // the client went away mid-body
+        req.on('error', () => body.unpipe(cap))
+        body.pipe(cap).pipe(req)
       } else {
         req.end(body)
       }

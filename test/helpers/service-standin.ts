@@ -50,7 +50,6 @@ export class ServiceStandIn {
   private readonly server: http.Server
   private readonly resolver: IdResolver
   private readonly sockets = new Set<Socket>()
-  private readonly waiters = new Set<() => void>()
 
   private constructor(server: http.Server, port: number, plcUrl: string) {
     this.server = server
@@ -75,24 +74,6 @@ export class ServiceStandIn {
   /** The calls of one method. */
   callsOf(nsid: string): StandInCall[] {
     return this.calls.filter((c) => c.nsid === nsid)
-  }
-
-  /** Resolves once `n` calls in all have arrived, or rejects after `ms`. */
-  waitForCalls(n: number, ms = 10_000): Promise<void> {
-    if (this.calls.length >= n) return Promise.resolve()
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (this.calls.length < n) return
-        clearTimeout(timer)
-        this.waiters.delete(check)
-        resolve()
-      }
-      const timer = setTimeout(() => {
-        this.waiters.delete(check)
-        reject(new Error(`service stand-in: ${this.calls.length} calls after ${ms} ms, waited for ${n}`))
-      }, ms)
-      this.waiters.add(check)
-    })
   }
 
   async close(): Promise<void> {
@@ -147,7 +128,6 @@ export class ServiceStandIn {
       call.authError = `${(err as { error?: string }).error ?? 'AuthenticationRequired'}: ${(err as Error).message}`
     }
     this.calls.push(call)
-    for (const w of [...this.waiters]) w()
     if (!call.claims) return json(res, 401, { error: call.authError!.split(':')[0], message: call.authError })
     await this.send(res, req.socket, this.answer(call) ?? defaultAnswer(call))
   }
