@@ -4,7 +4,7 @@
 // every check that needs no network runs before the caller's credentials are verified, and every DID resolution
 // after: an anonymous client can make us resolve nothing.
 import { isValidDid } from '@atproto/syntax'
-import { getNotifEndpoint, getServiceEndpoint } from '@atproto/common-web'
+import { getNotifEndpoint, getServiceEndpoint, type DidDocument } from '@atproto/common-web'
 import type { Config, ProxyService } from '../config/index.ts'
 import { InvalidRequestError, UpstreamFailureError } from '../errors.ts'
 import type { IdentityResolver } from '../identity/resolver.ts'
@@ -75,12 +75,13 @@ export class ServiceTargets {
   }
 
   /**
-   * Where a push registration for `serviceDid` goes (the reference's registerPush): the configured AppView when it
-   * is that DID, else the `#bsky_notif` service of its document. InvalidRequest if there is none.
+   * Where a push (un)registration `nsid` for `serviceDid` goes (the reference's registerPush): the configured
+   * AppView when it is that DID, else the `#bsky_notif` service of its document. InvalidRequest if there is none,
+   * and without an AppView (the reference does not serve the method then).
    */
-  async notificationService(serviceDid: string): Promise<ServiceTarget> {
+  async notificationService(serviceDid: string, nsid: string): Promise<ServiceTarget> {
     const appView = this.services.appView
-    if (!appView) throw new InvalidRequestError(notConfigured('app.bsky.notification.registerPush', 'PDS_BSKY_APP_VIEW'))
+    if (!appView) throw new InvalidRequestError(notConfigured(nsid, 'PDS_BSKY_APP_VIEW'))
     if (appView.did === serviceDid) return configuredTarget(appView)
     const doc = await this.didDoc(serviceDid, `could not resolve did document: ${serviceDid}`)
     const endpoint = getNotifEndpoint(doc)
@@ -99,9 +100,11 @@ export class ServiceTargets {
     return this.services.appView !== undefined
   }
 
-  /** The DID document; InvalidRequest (`notFound`) when there is none or it is malformed, UpstreamFailure when
-   * its directory or host cannot be reached. */
-  private async didDoc(did: string, notFound: string): Promise<Parameters<typeof getServiceEndpoint>[0]> {
+  /**
+   * The DID document; InvalidRequest (`notFound`) when there is none, InvalidRequest for a malformed DID or
+   * document, UpstreamFailure when its directory or host cannot be reached.
+   */
+  private async didDoc(did: string, notFound: string): Promise<DidDocument> {
     let doc: unknown
     try {
       doc = await this.identity.didDoc(did)
@@ -114,7 +117,7 @@ export class ServiceTargets {
       throw new UpstreamFailureError(`could not resolve ${did}: ${describeNetworkError(err)}`)
     }
     if (!doc) throw new InvalidRequestError(notFound)
-    return doc as Parameters<typeof getServiceEndpoint>[0]
+    return doc as DidDocument // validated by the resolver
   }
 }
 

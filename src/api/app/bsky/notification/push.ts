@@ -20,7 +20,7 @@ export const pushInput = z.looseObject({
 export function forwardPush(nsid: string) {
   return async ({ ctx, auth, input }: HandlerArgs<unknown, z.infer<typeof pushInput>>): Promise<void> => {
     const user = userOf(auth)
-    const target = await ctx.proxy.targets.notificationService(input.serviceDid)
+    const target = await ctx.proxy.targets.notificationService(input.serviceDid, nsid)
     await ctx.proxy.procedure(user.did, target, nsid, input)
   }
 }
