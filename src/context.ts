@@ -29,6 +29,8 @@ import { createRelayNotifier, type RelayNotifier } from './relay/notifier.ts'
 import { IdentityResolver } from './identity/resolver.ts'
 import type { Logger } from './logger.ts'
 import { Mailer } from './mailer/mailer.ts'
+import { ServiceProxy, type ResponseRewriter } from './proxy/service-proxy.ts'
+import { createReadAfterWrite } from './read-after-write/index.ts'
 import { RecordIndex } from './repo/record-index.ts'
 import { RepoService } from './repo/repo-service.ts'
 import { Sequencer } from './sequencer/sequencer.ts'
@@ -68,10 +70,15 @@ export type AppContext = {
   firehose: Firehose
   relay: RelayNotifier
   rateLimiter: RateLimiter
+  /** Forwards the methods this server does not serve (AppView, chat, moderation, atproto-proxy). */
+  proxy: ServiceProxy
 }
 
-/** What tests may replace. `now`: the clock of session tokens (epoch ms); `Date.now` unless a test steps time. */
-export type ContextOptions = { now?: Now }
+/**
+ * What tests may replace. `now`: the clock of session tokens (epoch ms); `Date.now` unless a test steps time.
+ * `rewriter`: the proxy's read-after-write hook.
+ */
+export type ContextOptions = { now?: Now; rewriter?: ResponseRewriter }
 
 /** `db` is opened and closed by the server, which also hands it to the dev PLC directory; services own its tables. */
 export async function createContext(cfg: Config, log: Logger, db: Db, opts: ContextOptions = {}): Promise<AppContext> {
@@ -89,6 +96,8 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const handleClaims = new HandleClaims(store)
   const rateLimiter = createRateLimiter(cfg, { log })
   const signingKey = signingKeyCache(store)
+  const auth = new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword, rateLimiter.adminFailures)
+  const serviceAuth = new ServiceAuth(signingKey)
   const repo = new RepoService({
     db,
     sequencer,
@@ -115,7 +124,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     cfg,
     log,
     version: pkg.version,
-    auth: new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword, rateLimiter.adminFailures),
+    auth,
     accounts,
     accountStatus,
     sessions,
@@ -147,7 +156,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
       identity,
       sequencer,
     }),
-    serviceAuth: new ServiceAuth(signingKey),
+    serviceAuth,
     sequencer,
     records,
     blobs,
@@ -166,6 +175,14 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     }),
     relay: createRelayNotifier({ cfg, sequencer, log, userAgent: `aurora-locus/${pkg.version}` }),
     rateLimiter,
+    proxy: new ServiceProxy({
+      cfg: cfg.proxy,
+      identity,
+      serviceAuth,
+      auth,
+      log,
+      rewriter: opts.rewriter ?? readAfterWrite(cfg, { records, repo, store, serviceAuth, log }),
+    }),
   }
 }
 
@@ -182,4 +199,21 @@ function signingKeyCache(store: AccountStore): (did: string) => Promise<Keypair>
     }
     return key
   }
+}
+
+/** The proxy's read-after-write hook: the caller's own newer records added to the AppView's answers. */
+function readAfterWrite(
+  cfg: Config,
+  deps: { records: RecordIndex; repo: RepoService; store: AccountStore; serviceAuth: ServiceAuth; log: Logger },
+): ResponseRewriter {
+  const appView = cfg.proxy.services.appView
+  return createReadAfterWrite({
+    records: deps.records,
+    repo: deps.repo,
+    accounts: deps.store,
+    log: deps.log,
+    publicUrl: cfg.publicUrl,
+    imageCdnUrlPattern: cfg.proxy.appViewCdnUrlPattern,
+    appView: appView && { url: appView.url, did: appView.did, serviceAuth: deps.serviceAuth },
+  })
 }

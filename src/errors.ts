@@ -10,7 +10,8 @@ export type ErrorKind =
   | 'unavailable' // at a capacity limit right now: try again later
   | 'timeout' // the client took too long (a stalled reader is cut off)
   | 'notImplemented'
-  | 'upstream' // a service we depend on failed (PLC directory, DID resolution)
+  | 'upstream' // a service we depend on failed (PLC directory, DID resolution, a proxied service)
+  | 'upstreamTimeout' // a service we forwarded to did not answer in time
   | 'internal'
 
 export class PdsError extends Error {
@@ -71,6 +72,12 @@ export class MethodNotImplementedError extends PdsError {
 export class UpstreamFailureError extends PdsError {
   constructor(message = 'Upstream Failure') {
     super('upstream', 'UpstreamFailure', message)
+  }
+}
+
+export class UpstreamTimeoutError extends PdsError {
+  constructor(message = 'Upstream Timeout') {
+    super('upstreamTimeout', 'UpstreamTimeout', message)
   }
 }
 

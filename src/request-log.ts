@@ -1,5 +1,6 @@
 // Request ids, and the one log line of a request that failed. A client's mistake (4xx), a method we do not
-// implement (501) or a capacity limit reached (503) is ordinary traffic: one `info` line without a stack. Any other 5xx is our bug: `error` with the
+// implement (501) or a capacity limit reached (503) is ordinary traffic: one `info` line without a stack. Another
+// service failing (502, 504) is one `warn` line without a stack. Any other 5xx is our bug: `error` with the
 // stack. Every response carries its id in X-Request-Id and every such line has it as `reqId`, so a user's report
 // ("it failed, request id …") leads an operator to the line.
 import { randomUUID } from 'node:crypto'
@@ -30,10 +31,15 @@ export function requestIdOf(res: Response): string | undefined {
 
 /**
  * 501 says "not here", not "broken": the client asked for something this server does not offer. 503 says "not now":
- * a configured limit (e.g. concurrent repo exports) is reached.
+ * a configured limit (e.g. concurrent repo exports) is reached. 502 and 504 say another service (a proxied AppView,
+ * the PLC directory) failed: worth a warning, not our stack.
  */
 export function isServerFault(status: number): boolean {
-  return status >= 500 && status !== 501 && status !== 503
+  return status >= 500 && status !== 501 && status !== 503 && !isUpstreamFault(status)
+}
+
+function isUpstreamFault(status: number): boolean {
+  return status === 502 || status === 504
 }
 
 /**
@@ -55,5 +61,6 @@ export function logFailedRequest(
     error: failure.error,
   }
   if (isServerFault(failure.status)) log.error({ ...fields, err }, 'request failed')
+  else if (isUpstreamFault(failure.status)) log.warn({ ...fields, message: failure.message.slice(0, 300) }, 'upstream failed')
   else log.info({ ...fields, message: failure.message.slice(0, 300) }, 'request refused')
 }

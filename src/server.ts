@@ -177,6 +177,8 @@ export async function startServer(cfg: Config, log: Logger, opts: ContextOptions
     clearTimeout(cutOff)
     // Password reset mails still being prepared after their request was answered need the database.
     await ctx.selfService.idle()
+    // Proxied requests are done with the HTTP server; their pooled upstream sockets go too.
+    ctx.proxy.close()
     db.close()
   }
   let closing: Promise<void> | undefined

@@ -26,7 +26,8 @@ const account = (over: Record<string, unknown>) => ({
 })
 
 const cases: Case[] = [
-  { name: 'unknown method', nsid: 'com.example.nope', status: 501, error: 'MethodNotImplemented' },
+  // No service to forward it to (src/proxy): the reference's 400, never 501.
+  { name: 'unknown method', nsid: 'com.example.nope', status: 400, error: 'InvalidRequest' },
   { name: 'GET on a procedure', nsid: 'com.atproto.server.createSession', method: 'GET', status: 400, error: 'InvalidRequest' },
   { name: 'POST on a query', nsid: 'com.atproto.server.describeServer', method: 'POST', body: {}, status: 400, error: 'InvalidRequest' },
   { name: 'malformed JSON', nsid: 'com.atproto.server.createSession', rawBody: '{"identifier": ', status: 400, error: 'InvalidRequest' },

@@ -110,7 +110,57 @@ describe('config', () => {
     )
   })
 
+  it('forwards to Bluesky\'s services in production and to nothing by default on localhost', () => {
+    const prod = parseConfig({ PDS_HOSTNAME: 'pds.example.com', ...prodSecrets }).proxy
+    assert.deepEqual(prod.services, {
+      appView: { url: 'https://api.bsky.app', did: 'did:web:api.bsky.app' },
+      chat: { url: 'https://api.bsky.chat', did: 'did:web:api.bsky.chat' },
+      modService: { url: 'https://mod.bsky.app', did: 'did:plc:ar7c4by46qjdydhdevvrndac' },
+    })
+    assert.equal(prod.ssrfGuard, true)
+    assert.equal(prod.timeoutMs, 10_000)
+    assert.equal(prod.maxRequestBytes, 1024 * 1024)
+    const dev = parseConfig({ PDS_DATA_DIRECTORY: path.join(tmp, 'proxy-dev') }).proxy
+    assert.deepEqual(dev.services, {})
+    assert.equal(dev.ssrfGuard, false, 'dev mode talks to services on this machine')
+    const own = parseConfig({
+      PDS_DATA_DIRECTORY: path.join(tmp, 'proxy-own'),
+      PDS_BSKY_APP_VIEW_URL: 'http://localhost:2584/',
+      PDS_BSKY_APP_VIEW_DID: 'did:web:localhost%3A2584',
+      PDS_PROXY_SSRF_GUARD: 'true',
+      PDS_PROXY_TIMEOUT_SECONDS: '2.5',
+    }).proxy
+    assert.deepEqual(own.services, { appView: { url: 'http://localhost:2584', did: 'did:web:localhost%3A2584' } })
+    assert.equal(own.ssrfGuard, true)
+    assert.equal(own.timeoutMs, 2500)
+    // Bluesky's image CDN goes with Bluesky's AppView only.
+    assert.equal(prod.appViewCdnUrlPattern, 'https://cdn.bsky.app/img/%s/plain/%s/%s@jpeg')
+    assert.equal(dev.appViewCdnUrlPattern, undefined)
+    assert.equal(own.appViewCdnUrlPattern, undefined)
+    assert.throws(
+      () => parseConfig({ PDS_DATA_DIRECTORY: path.join(tmp, 'cdn'), PDS_BSKY_APP_VIEW_CDN_URL_PATTERN: 'https://cdn.example/%s' }),
+      (err: Error) => err instanceof ConfigError && /^PDS_BSKY_APP_VIEW_CDN_URL_PATTERN: expected an http\(s\) URL with three %s/.test(err.message),
+    )
+  })
+
+  it('wants a proxied service\'s URL and DID together', () => {
+    const dir = path.join(tmp, 'proxy-pair')
+    assert.throws(
+      () => parseConfig({ PDS_DATA_DIRECTORY: dir, PDS_CHAT_URL: 'https://chat.example' }),
+      (err: Error) => err instanceof ConfigError && err.message === 'PDS_CHAT_DID: required when PDS_CHAT_URL is set',
+    )
+    assert.throws(
+      () => parseConfig({ PDS_DATA_DIRECTORY: dir, PDS_MOD_SERVICE_DID: 'did:plc:ar7c4by46qjdydhdevvrndac' }),
+      (err: Error) => err instanceof ConfigError && err.message === 'PDS_MOD_SERVICE_URL: required when PDS_MOD_SERVICE_DID is set',
+    )
+  })
+
   for (const [name, value, pattern] of [
+    ['PDS_BSKY_APP_VIEW_URL', 'https://api.example/xrpc', /^PDS_BSKY_APP_VIEW_URL: .*give the origin only/],
+    ['PDS_BSKY_APP_VIEW_DID', 'api.bsky.app', /^PDS_BSKY_APP_VIEW_DID: expected a DID/],
+    ['PDS_PROXY_TIMEOUT_SECONDS', '0', /^PDS_PROXY_TIMEOUT_SECONDS: /],
+    ['PDS_PROXY_MAX_REQUEST_BYTES', 'lots', /^PDS_PROXY_MAX_REQUEST_BYTES: expected a number of bytes/],
+    ['PDS_PROXY_SSRF_GUARD', 'sometimes', /^PDS_PROXY_SSRF_GUARD: expected true or false/],
     ['PDS_PORT', 'eighty', /^PDS_PORT: /],
     ['PDS_PORT', '70000', /^PDS_PORT: /],
     ['PDS_PUBLIC_URL', 'ftp://x', /^PDS_PUBLIC_URL: /],

@@ -1,6 +1,6 @@
-// What a failed request leaves in the log: client faults and 501 one info line without a stack, real failures an
-// error line with the stack; both with the id the response's X-Request-Id carries. Read from a real server whose
-// logger writes to an array here.
+// What a failed request leaves in the log: client faults and 501 one info line without a stack, another service's
+// failure one warn line without it, real failures an error line with the stack; each with the id the response's
+// X-Request-Id carries. Read from a real server whose logger writes to an array here.
 import assert from 'node:assert/strict'
 import { EventEmitter, once } from 'node:events'
 import http from 'node:http'
@@ -8,10 +8,11 @@ import { PassThrough } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { createLogger } from '../src/logger.ts'
 import type { TestPlc } from './helpers/plc.ts'
-import { createUser, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
+import { createUser, freePort, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
 
 type LogLine = Record<string, any>
 const INFO = 30
+const WARN = 40
 const ERROR = 50
 
 describe('request logs', () => {
@@ -64,13 +65,27 @@ describe('request logs', () => {
     assert.doesNotMatch(JSON.stringify(line), /stack/)
   })
 
-  it('a 501 (a method this server does not have) is also an info line without a stack', async () => {
+  it('a method this server neither has nor can forward (400) is also an info line without a stack', async () => {
     const res = await xrpc(pds, 'com.example.notAMethod', { method: 'POST' })
-    assert.equal(res.status, 501)
+    assert.equal(res.status, 400)
     const line = lineFor(res.headers.get('x-request-id'))
     assert.equal(line.level, INFO)
-    assert.equal(line.status, 501)
-    assert.equal(line.error, 'MethodNotImplemented')
+    assert.equal(line.status, 400)
+    assert.equal(line.error, 'InvalidRequest')
+    assert.doesNotMatch(JSON.stringify(line), /stack/)
+  })
+
+  it('another service failing (502) is one warn line without a stack', async () => {
+    const { agent } = await createUser(pds)
+    // A service whose did:web host refuses connections: its document cannot be read.
+    const res = await xrpc(pds, 'com.example.remote.thing', {
+      headers: { authorization: `Bearer ${agent.session!.accessJwt}`, 'atproto-proxy': `did:web:localhost%3A${await freePort()}#svc` },
+    })
+    assert.equal(res.status, 502)
+    const line = lineFor(res.headers.get('x-request-id'))
+    assert.equal(line.level, WARN)
+    assert.equal(line.error, 'UpstreamFailure')
+    assert.equal(line.err, undefined)
     assert.doesNotMatch(JSON.stringify(line), /stack/)
   })
 
@@ -143,13 +158,13 @@ describe('request logs', () => {
     const proxyId = '0123456789abcdef0123456789abcdef' // nginx's $request_id
     const kept = await xrpc(pds, 'com.example.notAMethod', { headers: { 'x-request-id': proxyId } })
     assert.equal(kept.headers.get('x-request-id'), proxyId)
-    assert.equal(lineFor(proxyId).status, 501)
+    assert.equal(lineFor(proxyId).status, 400)
 
     for (const bad of ['has spaces and "quotes"', 'x'.repeat(129)]) {
       const res = await xrpc(pds, 'com.example.notAMethod', { headers: { 'x-request-id': bad } })
       const id = res.headers.get('x-request-id')
       assert.match(id ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a random UUID')
-      assert.equal(lineFor(id).status, 501)
+      assert.equal(lineFor(id).status, 400)
     }
   })
 

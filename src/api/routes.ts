@@ -1,5 +1,6 @@
 // The whole API on one screen: each line is NSID, query|procedure, who may call it, its handler, and the rate limits
-// it counts against besides the global per-IP one (src/api/limits.ts; their windows are configuration).
+// it counts against besides the global per-IP one (src/api/limits.ts; their windows are configuration). A method not
+// listed here is forwarded to another service by src/proxy (AppView, chat, moderation, or the atproto-proxy header's).
 import checkAccountStatus from './com/atproto/server/checkAccountStatus.ts'
 import confirmEmail from './com/atproto/server/confirmEmail.ts'
 import createAccount from './com/atproto/server/createAccount.ts'
@@ -54,6 +55,8 @@ import listBlobs from './com/atproto/sync/listBlobs.ts'
 import listRepos from './com/atproto/sync/listRepos.ts'
 import getPreferences from './app/bsky/actor/getPreferences.ts'
 import putPreferences from './app/bsky/actor/putPreferences.ts'
+import registerPush from './app/bsky/notification/registerPush.ts'
+import unregisterPush from './app/bsky/notification/unregisterPush.ts'
 import type { AuthKind } from '../xrpc/auth.ts'
 import type { MethodDef, MethodType, Route, RouteLimit } from '../xrpc/method.ts'
 import { applyWritesPoints, deleteAttempts, emailRequests, loginAttempts, perAccount, perIp, repoWrite } from './limits.ts'
@@ -114,6 +117,9 @@ export const routes: readonly Route[] = [
   route('com.atproto.admin.getSubjectStatus',    'query',     'admin',         getSubjectStatus),
   route('app.bsky.actor.getPreferences',         'query',     'access',        getPreferences),
   route('app.bsky.actor.putPreferences',         'procedure', 'access',        putPreferences),
+  // forwarded to the notification service named in the body, signed for the user (src/proxy)
+  route('app.bsky.notification.registerPush',    'procedure', 'access',        registerPush),
+  route('app.bsky.notification.unregisterPush',  'procedure', 'access',        unregisterPush),
   route('com.atproto.admin.deleteAccount',       'procedure', 'admin',         deleteAccountAdmin),
   // sync reads: public; inactive repos still served to their owner or the operator, so credentials are read if sent
   route('com.atproto.sync.getRepo',              'query',     'optionalAccessOrAdmin', getRepo),

@@ -2,6 +2,7 @@
 import { isIP } from 'node:net'
 import path from 'node:path'
 import proxyaddr from 'proxy-addr'
+import { isValidDid } from '@atproto/syntax'
 import { z } from 'zod'
 import { loadLocalSecrets, type Secrets } from './secrets.ts'
 
@@ -82,7 +83,33 @@ export type Config = Readonly<{
   }>
   /** Which peers may tell us the client's address in X-Forwarded-For (express's `trust proxy` semantics). */
   trustProxy: TrustProxy
+  /** Forwarding the XRPC methods this server does not serve (src/proxy). */
+  proxy: Readonly<{
+    /** Where methods go without an atproto-proxy header; unset: such calls get InvalidRequest naming the variables. */
+    services: Readonly<{
+      /** app.bsky.* (and the atproto-proxy special case `<its did>#bsky_appview`). */
+      appView?: ProxyService
+      /** chat.bsky.* */
+      chat?: ProxyService
+      /** com.atproto.moderation.createReport */
+      modService?: ProxyService
+    }>
+    /** ms an upstream may stay silent, and may take to answer once the request is sent; then 504 UpstreamTimeout. */
+    timeoutMs: number
+    /** Largest request body forwarded (streamed, never buffered); larger → 413 PayloadTooLarge. */
+    maxRequestBytes: number
+    /** Endpoints from DID documents must be https and connect only to public addresses (src/proxy/ssrf.ts). */
+    ssrfGuard: boolean
+    /**
+     * The AppView's image CDN, `%s` for preset, DID and CID in that order: where read-after-write points the images
+     * of posts and profiles the AppView has not seen yet. Undefined: this PDS's own getBlob.
+     */
+    appViewCdnUrlPattern?: string
+  }>
 }>
+
+/** A service requests are forwarded to: its origin, and its DID (the `aud` of the service JWTs it receives). */
+export type ProxyService = Readonly<{ url: string; did: string }>
 
 /**
  * The named rate limits. Per client IP (IPv6 per /64): global (all XRPC but the sync reads), login (per identifier and
@@ -158,6 +185,14 @@ const origin = z.string().transform((s, ctx) => {
   ctx.addIssue({ code: 'custom', message: `"${s}" ${problem}: expected an origin such as http://127.0.0.1:8080` })
   return z.NEVER
 })
+// Proxied services too: requests go to <origin>/xrpc/<method>.
+const serviceOrigin = z.string().transform((s, ctx) => {
+  const { origin, problem } = parseOrigin(s.trim())
+  if (problem === undefined) return origin
+  ctx.addIssue({ code: 'custom', message: `"${s}" ${problem}: expected a service URL such as https://api.bsky.app` })
+  return z.NEVER
+})
+const serviceDid = z.string().refine((s) => isValidDid(s), 'expected a DID such as did:web:api.bsky.app')
 
 // Validated with proxy-addr, the library that applies the rule, so whatever passes here is what it will trust.
 const trustProxy = z.string().transform((s, ctx): TrustProxy => {
@@ -251,6 +286,30 @@ const fromAddress = z.string().refine((s) => z.email().safeParse(/<([^<>]+)>\s*$
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (a secp256k1 private key)')
 
+/**
+ * The services unserved methods are forwarded to: `<env>_URL` and `<env>_DID`, both or neither. Defaults off
+ * localhost are Bluesky's public services, as the reference's installer sets them.
+ */
+const PROXY_SERVICES = {
+  appView: { env: 'PDS_BSKY_APP_VIEW', production: { url: 'https://api.bsky.app', did: 'did:web:api.bsky.app' } },
+  chat: { env: 'PDS_CHAT', production: { url: 'https://api.bsky.chat', did: 'did:web:api.bsky.chat' } },
+  modService: { env: 'PDS_MOD_SERVICE', production: { url: 'https://mod.bsky.app', did: 'did:plc:ar7c4by46qjdydhdevvrndac' } },
+} as const satisfies Record<string, { env: string; production: ProxyService }>
+
+/** Each proxied service from the parsed environment: both variables, or the production default, or none. */
+function proxyServices(e: Record<string, unknown>, local: boolean): Config['proxy']['services'] {
+  const out: Record<string, ProxyService> = {}
+  for (const [name, { env, production }] of Object.entries(PROXY_SERVICES)) {
+    const url = e[`${env}_URL`] as string | undefined
+    const did = e[`${env}_DID`] as string | undefined
+    if (url && !did) throw new ConfigError(`${env}_DID: required when ${env}_URL is set`)
+    if (did && !url) throw new ConfigError(`${env}_URL: required when ${env}_DID is set`)
+    const service = url && did ? { url, did } : local ? undefined : production
+    if (service) out[name] = Object.freeze({ ...service })
+  }
+  return Object.freeze(out)
+}
+
 /** The shortest admin password production accepts (`openssl rand -hex 16` gives 32 characters). */
 export const MIN_ADMIN_PASSWORD_LENGTH = 16
 
@@ -319,6 +378,20 @@ const envSchema = z.object({
   PDS_FIREHOSE_MAX_CONNECTIONS_PER_IP: cap.default(16),
   PDS_REPO_EXPORT_MAX_CONCURRENT: cap.default(16),
   PDS_REPO_EXPORT_IDLE_TIMEOUT_SECONDS: seconds.default(60),
+  // PROXY_SERVICES: each both or neither.
+  PDS_BSKY_APP_VIEW_URL: serviceOrigin.optional(),
+  PDS_BSKY_APP_VIEW_DID: serviceDid.optional(),
+  PDS_CHAT_URL: serviceOrigin.optional(),
+  PDS_CHAT_DID: serviceDid.optional(),
+  PDS_MOD_SERVICE_URL: serviceOrigin.optional(),
+  PDS_MOD_SERVICE_DID: serviceDid.optional(),
+  PDS_PROXY_TIMEOUT_SECONDS: seconds.default(10),
+  PDS_PROXY_MAX_REQUEST_BYTES: z.coerce.number({ message: 'expected a number of bytes' }).int().positive().default(1024 * 1024),
+  PDS_PROXY_SSRF_GUARD: bool.optional(),
+  PDS_BSKY_APP_VIEW_CDN_URL_PATTERN: z
+    .string()
+    .refine((p) => /^https?:\/\//.test(p) && p.split('%s').length === 4, 'expected an http(s) URL with three %s (preset, DID, CID)')
+    .optional(),
 })
 
 /** Parse `env` (normally `process.env`) into the config. Throws ConfigError naming the first bad variable. */
@@ -433,6 +506,16 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       limits: Object.freeze(limitWindows(e)),
     }),
     trustProxy: e.PDS_TRUST_PROXY,
+    proxy: Object.freeze({
+      services: proxyServices(e, local),
+      timeoutMs: Math.round(e.PDS_PROXY_TIMEOUT_SECONDS * 1000),
+      maxRequestBytes: e.PDS_PROXY_MAX_REQUEST_BYTES,
+      ssrfGuard: e.PDS_PROXY_SSRF_GUARD ?? !devMode,
+      // Bluesky's CDN goes with Bluesky's AppView (the reference installer's pair); another AppView brings its own.
+      appViewCdnUrlPattern:
+        e.PDS_BSKY_APP_VIEW_CDN_URL_PATTERN ??
+        (!local && !e.PDS_BSKY_APP_VIEW_URL ? 'https://cdn.bsky.app/img/%s/plain/%s/%s@jpeg' : undefined),
+    }),
   })
 }
 

@@ -1,6 +1,7 @@
 // XRPC errors: always `{error, message}` JSON with the reference PDS's names and statuses. Domain errors
 // (src/errors.ts) carry a name and a kind; the kind decides the status here.
 import { InternalServerError, InvalidRequestError, PayloadTooLargeError, PdsError, type ErrorKind } from '../errors.ts'
+import { UpstreamResponseError } from '../proxy/upstream-error.ts'
 import { RateLimitExceededError, refusalHeaders } from '../ratelimit/index.ts'
 
 export {
@@ -13,6 +14,7 @@ export {
   PayloadTooLargeError,
   PdsError,
   UpstreamFailureError,
+  UpstreamTimeoutError,
 } from '../errors.ts'
 
 /** An error with its HTTP status and headers, ready to send. */
@@ -44,12 +46,15 @@ const STATUS: Record<ErrorKind, number> = {
   internal: 500,
   notImplemented: 501,
   upstream: 502,
+  upstreamTimeout: 504,
   unavailable: 503,
 }
 
 /** Any thrown value → the XRPC error to send: domain errors by kind, body-parser's by type, anything else 500. */
 export function toXrpcError(err: unknown): XRPCError {
   if (err instanceof XRPCError) return err
+  // A proxied service's own error answer: its status, name and message, as the reference passes them on.
+  if (err instanceof UpstreamResponseError) return new XRPCError(err.status, err.error, err.message, err.headers)
   if (err instanceof PdsError) {
     const headers =
       err instanceof RateLimitExceededError

@@ -1,6 +1,6 @@
 // Mounts the route table under /xrpc: the global rate limit is counted, params are validated with zod at the edge,
 // auth is checked, then the JSON body is read and validated, the route's own rate limits are spent, the handler runs,
-// and every failure leaves as an XRPC error.
+// and every failure leaves as an XRPC error. Methods not in the table are forwarded by the service proxy.
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import express, { type NextFunction, type Request, type Response } from 'express'
@@ -8,7 +8,7 @@ import type { z } from 'zod'
 import type { AppContext } from '../context.ts'
 import { setRateLimitHeaders, type Charge } from '../ratelimit/index.ts'
 import { logFailedRequest } from '../request-log.ts'
-import { InvalidRequestError, MethodNotImplementedError, toXrpcError } from './errors.ts'
+import { InvalidRequestError, toXrpcError } from './errors.ts'
 import { RawOutput, type HandlerOutput, type LimitArgs, type Route } from './method.ts'
 
 export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): express.Router {
@@ -31,7 +31,8 @@ export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): exp
         : await ctx.rateLimiter.consume([{ limit: 'global', key: ip, points: 1 }])
       setRateLimitHeaders(res, globalStatus)
       const route = byNsid.get(req.params.nsid)
-      if (!route) throw new MethodNotImplementedError()
+      // Methods we do not serve go to another service (src/proxy), which checks credentials before it reads a body.
+      if (!route || ctx.proxy.takesOver(route.nsid, req)) return await ctx.proxy.forward(req, res, req.params.nsid)
       const expected = route.type === 'query' ? ['GET', 'HEAD'] : ['POST']
       if (!expected.includes(req.method)) {
         throw new InvalidRequestError(`Incorrect HTTP method (${req.method}) expected ${expected[0]}`)

@@ -8,6 +8,7 @@ import { AtpAgent } from '@atproto/api'
 import { parseConfig } from '../../src/config/index.ts'
 import type { Now } from '../../src/account/tokens.ts'
 import { createLogger, type Logger } from '../../src/logger.ts'
+import type { ResponseRewriter } from '../../src/proxy/service-proxy.ts'
 import { startServer, type PdsServer } from '../../src/server.ts'
 import { startPlc, type TestPlc } from './plc.ts'
 
@@ -38,6 +39,8 @@ export type StartOptions = {
   now?: Now
   /** Instead of a silent logger, e.g. one writing to a stream the test reads. */
   log?: Logger
+  /** The service proxy's read-after-write hook. */
+  rewriter?: ResponseRewriter
 }
 
 export async function startPds(opts: StartOptions = {}) {
@@ -52,7 +55,7 @@ export async function startPds(opts: StartOptions = {}) {
     ...(opts.plcUrl ? { PDS_DID_PLC_URL: opts.plcUrl } : {}),
     ...opts.env,
   })
-  const pds = await startServer(cfg, opts.log ?? createLogger(cfg.logLevel), { now: opts.now })
+  const pds = await startServer(cfg, opts.log ?? createLogger(cfg.logLevel), { now: opts.now, rewriter: opts.rewriter })
   const testPds: TestPds = {
     ...pds,
     dataDir,

@@ -1,0 +1,207 @@
+// Service proxying: an XRPC call this server does not serve is sent on to the service the caller names in
+// `atproto-proxy` (or the configured one for its namespace), signed for the caller with a service JWT, and the answer
+// comes back as it was sent. The reference's proxyHandler (@atproto/pds pipethrough.js), step for step:
+// method → protected-method refusal → destination chosen → credentials → privileged-method check → DID resolution
+// → the upstream call. Nothing before the credentials touches the network or the body.
+import type { IncomingMessage } from 'node:http'
+import { pipeline } from 'node:stream/promises'
+import { isValidNsid } from '@atproto/syntax'
+import type { Request, Response } from 'express'
+import { AuthScope } from '../account/scopes.ts'
+import type { Config } from '../config/index.ts'
+import { InvalidRequestError, PayloadTooLargeError, PdsError, UpstreamFailureError } from '../errors.ts'
+import type { IdentityResolver } from '../identity/resolver.ts'
+import { PRIVILEGED_METHODS, PROTECTED_METHODS, type ServiceAuth } from '../identity/service-auth.ts'
+import type { Logger } from '../logger.ts'
+import { describeNetworkError } from '../util/net.ts'
+import { userOf, type AuthVerifier, type UserCredentials } from '../xrpc/auth.ts'
+import { forwardedRequestHeaders } from './headers.ts'
+import { isRewritable, sendHead, sendRewritten, type ResponseRewriter } from './rewriter.ts'
+import { ServiceTargets, type ServiceChoice, type ServiceTarget } from './targets.ts'
+import { UpstreamTransport } from './upstream.ts'
+import { upstreamResponseError } from './upstream-error.ts'
+
+export type { ResponseRewriter } from './rewriter.ts'
+
+/**
+ * Methods this server serves that the reference still forwards when `atproto-proxy` names a service other than the
+ * configured AppView (its getPreferences/putPreferences handlers). Every other served method ignores the header.
+ */
+const SERVED_UNLESS_PROXIED = new Set(['app.bsky.actor.getPreferences', 'app.bsky.actor.putPreferences'])
+
+const PROXIED_HTTP_METHODS = new Set(['GET', 'HEAD', 'POST'])
+
+export type ServiceProxyOptions = {
+  cfg: Config['proxy']
+  identity: IdentityResolver
+  serviceAuth: ServiceAuth
+  auth: AuthVerifier
+  log: Logger
+  /** Read-after-write: may change the answers of its methods (src/proxy/rewriter.ts). */
+  rewriter?: ResponseRewriter
+}
+
+export class ServiceProxy {
+  readonly targets: ServiceTargets
+  private readonly cfg: Config['proxy']
+  private readonly serviceAuth: ServiceAuth
+  private readonly auth: AuthVerifier
+  private readonly log: Logger
+  private readonly rewriter?: ResponseRewriter
+  private readonly transport = new UpstreamTransport()
+
+  constructor(opts: ServiceProxyOptions) {
+    this.cfg = opts.cfg
+    this.serviceAuth = opts.serviceAuth
+    this.auth = opts.auth
+    this.log = opts.log
+    this.rewriter = opts.rewriter
+    this.targets = new ServiceTargets({ services: opts.cfg.services, identity: opts.identity, guard: opts.cfg.ssrfGuard })
+  }
+
+  /**
+   * Whether a call to `nsid`, which this server serves, is forwarded instead: the preference methods when the header
+   * names another service than the configured AppView. With no AppView configured they are always served here
+   * (the reference would not serve them at all then; a dev server keeps its preferences).
+   */
+  takesOver(nsid: string, req: Request): boolean {
+    const header = proxyHeader(req)
+    return (
+      SERVED_UNLESS_PROXIED.has(nsid) &&
+      header !== undefined &&
+      this.targets.hasAppView &&
+      !this.targets.namesConfiguredAppView(header)
+    )
+  }
+
+  /**
+   * Forwards the call and streams the answer into `res`. Throws (before anything is sent) the XRPC errors of the
+   * reference: InvalidRequest for a bad method, header, destination or endpoint, InvalidToken for protected and
+   * privileged methods, auth errors, 413 for a body over PDS_PROXY_MAX_REQUEST_BYTES, 502 UpstreamFailure and 504
+   * UpstreamTimeout, and the upstream's own XRPC error (UpstreamResponseError).
+   */
+  async forward(req: Request, res: Response, nsid: string): Promise<void> {
+    const { user, choice } = await this.admit(req, nsid)
+    const target = await this.targets.resolve(choice)
+    const rewritable = this.rewriter?.methods.has(nsid) ?? false
+    const withBody = req.method === 'POST'
+    const clientGone = abortWhenClosed(res)
+    let upstream: IncomingMessage
+    try {
+      upstream = await this.transport.send({
+        url: xrpcUrl(target, nsid, req.originalUrl),
+        method: req.method,
+        headers: {
+          // The rewriter must be able to read the answer: ask for it unencoded.
+          ...forwardedRequestHeaders(req.headers, { withBody, acceptEncoding: rewritable ? 'identity' : undefined }),
+          authorization: `Bearer ${await this.serviceAuth.create(user.did, target.did, nsid)}`,
+        },
+        body: withBody ? req : undefined,
+        maxBodyBytes: this.cfg.maxRequestBytes,
+        guarded: target.guarded,
+        timeoutMs: this.cfg.timeoutMs,
+        signal: clientGone,
+      })
+    } catch (err) {
+      if (clientGone.aborted) return // nobody is left to answer
+      throw err
+    }
+    if ((upstream.statusCode ?? 502) >= 400) throw await upstreamResponseError(upstream)
+    try {
+      if (this.rewriter && rewritable && isRewritable(upstream)) {
+        const params = new URLSearchParams(queryOf(req.originalUrl))
+        await sendRewritten({ rewriter: this.rewriter, nsid, did: user.did, params, upstream, res, log: this.log })
+      } else {
+        sendHead(res, upstream)
+        await pipeline(upstream, res)
+      }
+    } catch (err) {
+      if (clientGone.aborted) return
+      // Failing before anything was written (the rewriter's buffering): the upstream's fault, said as such.
+      if (!res.headersSent) {
+        throw err instanceof PdsError ? err : new UpstreamFailureError(`Upstream answer failed (${describeNetworkError(err)})`)
+      }
+      // The answer had begun: all that is left is to cut it short (pipeline destroyed both sides).
+      this.log.warn({ nsid, err: describeNetworkError(err) }, 'proxied answer cut short')
+    }
+  }
+
+  /**
+   * Everything that may refuse a call before any network or body: the HTTP method, the NSID, the deny-list, the
+   * destination, the caller's credentials (a login or any app password) and, for chat, their privilege.
+   */
+  private async admit(req: Request, nsid: string): Promise<{ user: UserCredentials; choice: ServiceChoice }> {
+    if (!PROXIED_HTTP_METHODS.has(req.method)) throw new InvalidRequestError('XRPC requests only supports GET and POST')
+    if (!isValidNsid(nsid)) throw new InvalidRequestError('invalid xrpc path')
+    const lxm = nsid.toLowerCase()
+    // Account management is done here or nowhere: never on a service's word that we asked for it.
+    if (PROTECTED_METHODS.has(lxm)) throw new InvalidRequestError('Bad token method', 'InvalidToken')
+    const choice = this.targets.choose(nsid, proxyHeader(req))
+    const user = userOf(await this.auth.verify('access', req))
+    if (PRIVILEGED_METHODS.has(lxm) && !isPrivileged(user)) {
+      throw new InvalidRequestError('Bad token method', 'InvalidToken')
+    }
+    if (req.method === 'POST' && Number(req.headers['content-length'] ?? 0) > this.cfg.maxRequestBytes) {
+      throw new PayloadTooLargeError(`Request body larger than ${this.cfg.maxRequestBytes} bytes`)
+    }
+    return { user, choice }
+  }
+
+  /**
+   * POSTs a JSON procedure to `target` for the user `did` (registerPush). Resolves when the service accepted it;
+   * throws the errors `forward` throws for the upstream call.
+   */
+  async procedure(did: string, target: ServiceTarget, nsid: string, input: unknown): Promise<void> {
+    const body = Buffer.from(JSON.stringify(input), 'utf8')
+    const upstream = await this.transport.send({
+      url: xrpcUrl(target, nsid, ''),
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'content-length': String(body.length),
+        authorization: `Bearer ${await this.serviceAuth.create(did, target.did, nsid)}`,
+      },
+      body,
+      guarded: target.guarded,
+      timeoutMs: this.cfg.timeoutMs,
+    })
+    if ((upstream.statusCode ?? 502) >= 400) throw await upstreamResponseError(upstream)
+    upstream.resume()
+  }
+
+  /** Closes pooled upstream connections (server shutdown). */
+  close(): void {
+    this.transport.close()
+  }
+}
+
+/** The atproto-proxy header; an empty one counts as absent, as in the reference. */
+function proxyHeader(req: Request): string | undefined {
+  return req.header('atproto-proxy') || undefined
+}
+
+/** A real login or a privileged app password: what chat needs (the reference's isAccessPrivileged). */
+function isPrivileged(user: UserCredentials): boolean {
+  return user.scope === AuthScope.Access || user.scope === AuthScope.AppPassPrivileged
+}
+
+/** `<target origin>/xrpc/<nsid>` with the query of the client's request; built, not copied, so no path escapes. */
+function xrpcUrl(target: ServiceTarget, nsid: string, originalUrl: string): URL {
+  const url = new URL(`/xrpc/${nsid}`, target.url)
+  url.search = queryOf(originalUrl)
+  return url
+}
+
+function queryOf(originalUrl: string): string {
+  const q = originalUrl.indexOf('?')
+  return q === -1 ? '' : originalUrl.slice(q)
+}
+
+/** A signal that fires when the client's connection closes before its answer was sent. */
+function abortWhenClosed(res: Response): AbortSignal {
+  const ac = new AbortController()
+  res.once('close', () => {
+    if (!res.writableFinished) ac.abort()
+  })
+  return ac.signal
+}
