@@ -15,7 +15,7 @@ import { InvalidRequestError } from '../src/errors.ts'
 import { withTimeout } from '../src/util/net.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { createUser, freePort, startPds, xrpc, type TestPds } from './helpers/pds.ts'
-import { createServiceDid, ServiceStandIn, type Answer, type StandInCall } from './helpers/service-standin.ts'
+import { createServiceDid, FEED_GENERATOR_DID, ServiceStandIn, type Answer, type StandInCall } from './helpers/service-standin.ts'
 
 type User = Awaited<ReturnType<typeof createUser>>
 const bearer = (agent: AtpAgent) => ({ authorization: `Bearer ${agent.session!.accessJwt}` })
@@ -101,6 +101,35 @@ describe('service proxying', () => {
       const thread = await app.app.bsky.feed.getPostThread({ uri })
       assert.equal((thread.data.thread as { uri: string }).uri, uri)
       assertSigned(appView.callsOf('app.bsky.feed.getPostThread').at(-1), alice, appView, 'app.bsky.feed.getPostThread')
+    })
+
+    it("getFeed is signed for the feed's generator and its getFeedSkeleton, found through the AppView", async () => {
+      const feed = `at://${alice.did}/app.bsky.feed.generator/whats-hot`
+      const res = await alice.agent.app.bsky.feed.getFeed({ feed, limit: 5 })
+      assert.deepEqual(res.data, { feed: [], cursor: 'feed-cursor' })
+      const lookup = assertSigned(
+        appView.callsOf('app.bsky.feed.getFeedGenerator').at(-1),
+        alice,
+        appView,
+        'app.bsky.feed.getFeedGenerator',
+      )
+      assert.deepEqual(lookup.params, { feed })
+      const call = appView.callsOf('app.bsky.feed.getFeed').at(-1)!
+      assert.equal(call.authError, undefined, 'the token verified against the key in the PLC directory')
+      assert.equal(call.claims!.iss, alice.did)
+      assert.equal(call.claims!.aud, FEED_GENERATOR_DID)
+      assert.equal(call.claims!.lxm, 'app.bsky.feed.getFeedSkeleton')
+      assert.deepEqual(call.params, { feed, limit: '5' })
+
+      // A feed the AppView does not know: its error, passed on; nothing sent for getFeed.
+      const calls = appView.callsOf('app.bsky.feed.getFeed').length
+      const unknown = await xrpc(pds, 'app.bsky.feed.getFeed', { query: { feed: 'not-a-feed' }, headers: bearer(alice.agent) })
+      assert.equal(unknown.status, 400)
+      assert.equal(unknown.body.error, 'UnknownFeed')
+      const missing = await xrpc(pds, 'app.bsky.feed.getFeed', { headers: bearer(alice.agent) })
+      assert.equal(missing.status, 400)
+      assert.equal(missing.body.error, 'InvalidRequest')
+      assert.equal(appView.callsOf('app.bsky.feed.getFeed').length, calls)
     })
 
     it('without the header app.bsky.* goes to the configured AppView', async () => {

@@ -108,7 +108,7 @@ export function sendHead(res: Response, upstream: IncomingMessage, extra: Record
 type Buffered = { complete: true; body: Buffer } | { complete: false; head: Buffer[] }
 
 /** Reads the whole stream if it is at most `max` bytes; else stops (paused) once past it, with what was read. */
-function bufferAtMost(stream: IncomingMessage, max: number): Promise<Buffered> {
+export function bufferAtMost(stream: IncomingMessage, max: number): Promise<Buffered> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0

@@ -15,6 +15,7 @@ import { PRIVILEGED_METHODS, PROTECTED_METHODS, type ServiceAuth } from '../iden
 import type { Logger } from '../logger.ts'
 import { describeNetworkError } from '../util/net.ts'
 import { userOf, type AuthVerifier, type UserCredentials } from '../xrpc/auth.ts'
+import { feedGeneratorDid, GET_FEED, GET_FEED_SKELETON } from './feed-generator.ts'
 import { forwardedRequestHeaders } from './headers.ts'
 import { isRewritable, sendHead, sendRewritten, type ResponseRewriter } from './rewriter.ts'
 import { ServiceTargets, type ServiceChoice, type ServiceTarget } from './targets.ts'
@@ -83,6 +84,7 @@ export class ServiceProxy {
   async forward(req: Request, res: Response, nsid: string): Promise<void> {
     const { user, choice } = await this.admit(req, nsid)
     const target = await this.targets.resolve(choice)
+    const token = await this.tokenFor(user.did, target, nsid, req)
     const rewritable = this.rewriter?.methods.has(nsid) ?? false
     const withBody = req.method === 'POST'
     const clientGone = abortWhenClosed(res)
@@ -94,7 +96,7 @@ export class ServiceProxy {
         headers: {
           // The rewriter must be able to read the answer: ask for it unencoded.
           ...forwardedRequestHeaders(req.headers, { withBody, acceptEncoding: rewritable ? 'identity' : undefined }),
-          authorization: `Bearer ${await this.serviceAuth.create(user.did, target.did, nsid)}`,
+          authorization: `Bearer ${token}`,
         },
         body: withBody ? req : undefined,
         maxBodyBytes: this.cfg.maxRequestBytes,
@@ -124,6 +126,23 @@ export class ServiceProxy {
       // The answer had begun: all that is left is to cut it short (pipeline destroyed both sides).
       this.log.warn({ nsid, err: describeNetworkError(err) }, 'proxied answer cut short')
     }
+  }
+
+  /**
+   * The service JWT for the call: for `target`'s DID and `nsid`, except getFeed's, which is for the feed's generator
+   * and its getFeedSkeleton (looked up at the configured AppView, else at `target`; see feed-generator.ts).
+   */
+  private async tokenFor(iss: string, target: ServiceTarget, nsid: string, req: Request): Promise<string> {
+    if (nsid !== GET_FEED) return this.serviceAuth.create(iss, target.did, nsid)
+    const generator = await feedGeneratorDid({
+      transport: this.transport,
+      serviceAuth: this.serviceAuth,
+      iss,
+      appView: this.targets.appView ?? target,
+      feed: new URLSearchParams(queryOf(req.originalUrl)).get('feed'),
+      timeoutMs: this.cfg.timeoutMs,
+    })
+    return this.serviceAuth.create(iss, generator, GET_FEED_SKELETON)
   }
 
   /**

@@ -100,6 +100,11 @@ export class ServiceTargets {
     return this.services.appView !== undefined
   }
 
+  /** The configured AppView, if any. */
+  get appView(): ServiceTarget | undefined {
+    return this.services.appView && configuredTarget(this.services.appView)
+  }
+
   /**
    * The DID document; InvalidRequest (`notFound`) when there is none, InvalidRequest for a malformed DID or
    * document, UpstreamFailure when its directory or host cannot be reached.

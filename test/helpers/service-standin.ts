@@ -136,6 +136,11 @@ export class ServiceStandIn {
     const token = authorization?.startsWith('Bearer ') ? authorization.slice(7) : undefined
     if (!token) throw Object.assign(new Error('no bearer token'), { error: 'AuthMissing' })
     const getKey = (iss: string, forceRefresh: boolean) => this.resolver.did.resolveAtprotoKey(iss, forceRefresh)
+    // As Bluesky's AppView checks getFeed: the token is for the feed generator it passes it on to, so its audience
+    // is not ours, and it is scoped to getFeedSkeleton.
+    if (nsid === 'app.bsky.feed.getFeed') {
+      return (await verifyJwt(token, null, 'app.bsky.feed.getFeedSkeleton', getKey)) as Claims
+    }
     return (await verifyJwt(token, this.did, nsid, getKey)) as Claims
   }
 
@@ -149,6 +154,9 @@ export class ServiceStandIn {
     res.writeHead(answer.status, { ...type, ...answer.headers }).end(body)
   }
 }
+
+/** The generator behind every feed the stand-in AppView knows (getFeedGenerator's `view.did`). */
+export const FEED_GENERATOR_DID = 'did:web:feedgen.standin.test'
 
 /** Lexicon-valid answers for the methods the tests call through @atproto/api; anything else: the call, echoed. */
 function defaultAnswer(call: StandInCall): Answer {
@@ -166,6 +174,22 @@ function defaultAnswer(call: StandInCall): Answer {
         status: 200,
         json: { thread: { $type: 'app.bsky.feed.defs#notFoundPost', uri: call.params.uri, notFound: true } },
       }
+    case 'app.bsky.feed.getFeedGenerator': {
+      const feed = call.params.feed ?? ''
+      if (!feed.startsWith('at://')) return { status: 400, json: { error: 'UnknownFeed', message: 'could not find feed' } }
+      const creator = feed.split('/')[2]
+      const view = {
+        uri: feed,
+        cid: 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm',
+        did: FEED_GENERATOR_DID,
+        creator: { did: creator, handle: 'creator.standin.test' },
+        displayName: 'Stand-in feed',
+        indexedAt: new Date().toISOString(),
+      }
+      return { status: 200, json: { view, isOnline: true, isValid: true } }
+    }
+    case 'app.bsky.feed.getFeed':
+      return { status: 200, json: { feed: [], cursor: 'feed-cursor' } }
     case 'chat.bsky.convo.listConvos':
       return { status: 200, json: { convos: [] } }
     case 'com.atproto.moderation.createReport': {
