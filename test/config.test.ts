@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
-import { ConfigError, parseConfig } from '../src/config/index.ts'
+import { CONFIG_VARIABLES, ConfigError, parseConfig } from '../src/config/index.ts'
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'aurora-config-'))
 after(() => rmSync(tmp, { recursive: true, force: true }))
@@ -190,5 +190,19 @@ describe('config', () => {
     const lines = res.stderr.trim().split('\n')
     assert.equal(lines.length, 1, res.stderr)
     assert.match(lines[0], /PDS_PORT/)
+  })
+})
+
+describe('every variable is documented', () => {
+  const root = path.resolve(import.meta.dirname, '..')
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8')
+  const example = readFileSync(path.join(root, '.env.example'), 'utf8')
+
+  it('in the README and in .env.example', () => {
+    assert.ok(CONFIG_VARIABLES.length > 50, 'the list is read from the config schema')
+    const undocumented = CONFIG_VARIABLES.filter((v) => !new RegExp(`\`${v}\``).test(readme) && !readme.includes(`\`${v}\`,`))
+    assert.deepEqual(undocumented, [], 'each in the README, in backticks')
+    const missing = CONFIG_VARIABLES.filter((v) => !new RegExp(`^#? ?${v}=`, 'm').test(example))
+    assert.deepEqual(missing, [], 'each in .env.example, set or commented out')
   })
 })

@@ -394,6 +394,9 @@ const envSchema = z.object({
     .optional(),
 })
 
+/** Every environment variable the config reads: the README's table and `.env.example` must name each. */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(envSchema.shape))
+
 /** Parse `env` (normally `process.env`) into the config. Throws ConfigError naming the first bad variable. */
 export function parseConfig(env: Record<string, string | undefined>): Config {
   // Empty strings count as unset, as in most .env tooling.
