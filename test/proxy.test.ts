@@ -360,6 +360,23 @@ describe('service proxying', () => {
       assert.equal((await xrpc(pds, 'not-an-nsid')).body.message, 'invalid xrpc path')
     })
 
+    it('a com.atproto method of the protocol this server does not serve is 501, not "no service"', async () => {
+      const nsid = 'com.atproto.temp.requestPhoneVerification'
+      const res = await call(nsid, {}, { body: { phoneNumber: '+15555550100' } })
+      assert.equal(res.status, 501)
+      assert.deepEqual(res.body, { error: 'MethodNotImplemented', message: `${nsid} is not served by this PDS` })
+    })
+
+    it('a published method called with the wrong HTTP method is refused before anything is sent', async () => {
+      const before = appView.calls.length
+      const post = await call('app.bsky.feed.getTimeline', {}, { body: {} })
+      assert.equal(post.status, 400)
+      assert.equal(post.body.message, 'Incorrect HTTP method (POST) expected GET')
+      const get = await call('app.bsky.graph.muteActor')
+      assert.equal(get.body.message, 'Incorrect HTTP method (GET) expected POST')
+      assert.equal(appView.calls.length, before, 'the AppView was not called')
+    })
+
     it('malformed atproto-proxy headers, with the reference\'s messages', async () => {
       const cases: [string, string][] = [
         ['did:web:example.com', 'no service id specified in proxy header'],

@@ -9,10 +9,17 @@ import { isValidNsid } from '@atproto/syntax'
 import type { Request, Response } from 'express'
 import { AuthScope } from '../account/scopes.ts'
 import type { Config } from '../config/index.ts'
-import { InvalidRequestError, PayloadTooLargeError, PdsError, UpstreamFailureError } from '../errors.ts'
+import {
+  InvalidRequestError,
+  MethodNotImplementedError,
+  PayloadTooLargeError,
+  PdsError,
+  UpstreamFailureError,
+} from '../errors.ts'
 import type { IdentityResolver } from '../identity/resolver.ts'
 import { PRIVILEGED_METHODS, PROTECTED_METHODS, type ServiceAuth } from '../identity/service-auth.ts'
 import type { Logger } from '../logger.ts'
+import { loadLexicons } from '../repo/prepare.ts'
 import { describeNetworkError } from '../util/net.ts'
 import { userOf, type AuthVerifier, type UserCredentials } from '../xrpc/auth.ts'
 import { feedGeneratorDid, GET_FEED, GET_FEED_SKELETON } from './feed-generator.ts'
@@ -153,9 +160,20 @@ export class ServiceProxy {
     if (!PROXIED_HTTP_METHODS.has(req.method)) throw new InvalidRequestError('XRPC requests only supports GET and POST')
     if (!isValidNsid(nsid)) throw new InvalidRequestError('invalid xrpc path')
     const lxm = nsid.toLowerCase()
+    const header = proxyHeader(req)
+    const type = await lexiconMethodType(nsid)
+    const expected = type === 'query' ? ['GET', 'HEAD'] : type === 'procedure' ? ['POST'] : undefined
+    if (expected && !expected.includes(req.method)) {
+      throw new InvalidRequestError(`Incorrect HTTP method (${req.method}) expected ${expected[0]}`)
+    }
+    // A com.atproto method of the protocol that this server does not serve (yet): saying so beats "no service",
+    // since no other service would serve it either.
+    if (type && !header && lxm.startsWith('com.atproto.') && !this.targets.hasDefaultFor(nsid)) {
+      throw new MethodNotImplementedError(`${nsid} is not served by this PDS`)
+    }
     // Account management is done here or nowhere: never on a service's word that we asked for it.
     if (PROTECTED_METHODS.has(lxm)) throw new InvalidRequestError('Bad token method', 'InvalidToken')
-    const choice = this.targets.choose(nsid, proxyHeader(req))
+    const choice = this.targets.choose(nsid, header)
     const user = userOf(await this.auth.verify('access', req))
     if (PRIVILEGED_METHODS.has(lxm) && !isPrivileged(user)) {
       throw new InvalidRequestError('Bad token method', 'InvalidToken')
@@ -192,6 +210,12 @@ export class ServiceProxy {
   close(): void {
     this.transport.close()
   }
+}
+
+/** 'query' or 'procedure' for a method of the published lexicons; undefined for any other NSID. */
+async function lexiconMethodType(nsid: string): Promise<'query' | 'procedure' | undefined> {
+  const type = (await loadLexicons()).getDef(nsid)?.type
+  return type === 'query' || type === 'procedure' ? type : undefined
 }
 
 /** The atproto-proxy header; an empty one counts as absent, as in the reference. */

@@ -100,6 +100,12 @@ export class ServiceTargets {
     return this.services.appView !== undefined
   }
 
+  /** Whether `nsid` has a default destination (configured or not): its namespace's service. */
+  hasDefaultFor(nsid: string): boolean {
+    const lower = nsid.toLowerCase()
+    return DEFAULT_SERVICES.some((d) => d.matches(lower))
+  }
+
   /** The configured AppView, if any. */
   get appView(): ServiceTarget | undefined {
     return this.services.appView && configuredTarget(this.services.appView)
