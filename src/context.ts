@@ -11,6 +11,7 @@ import { HandleClaims } from './account/handle-claims.ts'
 import { serviceHandleDid } from './account/handle-lookup.ts'
 import { HandleService } from './account/handle-service.ts'
 import { InviteService } from './account/invites.ts'
+import { PlcOperationService } from './account/plc-operations.ts'
 import { PreferenceService } from './account/preferences.ts'
 import { SelfService } from './account/self-service.ts'
 import { SessionService } from './account/sessions.ts'
@@ -60,6 +61,8 @@ export type AppContext = {
   identityInfo: IdentityInfoService
   /** Handle changes (updateHandle): validation, PLC operation, the new handle and its #identity event. */
   handles: HandleService
+  /** The owner's PLC operations: recommended credentials, mailed code, signing, submitting (and its #identity). */
+  plcOperations: PlcOperationService
   /** Service JWTs signed with an account's repo key (getServiceAuth; proxying). */
   serviceAuth: ServiceAuth
   sequencer: Sequencer
@@ -120,6 +123,17 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     publicUrl: cfg.publicUrl,
   })
   const emailTokens = new EmailTokenService(db, tokens.now)
+  const selfService = new SelfService({
+    db,
+    store,
+    tokens: emailTokens,
+    mailer: Mailer.create(cfg, log),
+    sessions,
+    accountStatus,
+    emailAvailableTo: (did, email) => accounts.emailAvailableTo(did, email),
+    log,
+    now: tokens.now,
+  })
   return {
     cfg,
     log,
@@ -132,17 +146,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     invites,
     preferences: new PreferenceService(db),
     emailTokens,
-    selfService: new SelfService({
-      db,
-      store,
-      tokens: emailTokens,
-      mailer: Mailer.create(cfg, log),
-      sessions,
-      accountStatus,
-      emailAvailableTo: (did, email) => accounts.emailAvailableTo(did, email),
-      log,
-      now: tokens.now,
-    }),
+    selfService,
     identity,
     identityInfo: new IdentityInfoService({
       resolver: identity,
@@ -155,6 +159,16 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
       plc,
       identity,
       sequencer,
+    }),
+    plcOperations: new PlcOperationService({
+      store,
+      plc,
+      tokens: emailTokens,
+      mailCode: (account, purpose) => selfService.mailCode(account, purpose),
+      signingKey,
+      sequencer,
+      identity,
+      publicUrl: cfg.publicUrl,
     }),
     serviceAuth,
     sequencer,

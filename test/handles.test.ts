@@ -11,7 +11,7 @@ import { IdResolver } from '@atproto/identity'
 import * as plc from '@did-plc/lib'
 import { IdentityResolver } from '../src/identity/resolver.ts'
 import { FirehoseClient } from './helpers/firehose-client.ts'
-import { startPlc, type TestPlc } from './helpers/plc.ts'
+import { startPlc, startPlcGate, type PlcGate, type TestPlc } from './helpers/plc.ts'
 import { createUser, getWithHost, startPds, uniqueHandle, xrpc, type TestPds } from './helpers/pds.ts'
 import { events } from './helpers/repo-check.ts'
 
@@ -41,27 +41,6 @@ async function startSites() {
   return { url, dids, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
 }
 
-/** An HTTP hop in front of the PLC directory; `down = true` drops every connection, as a directory that is down. */
-async function startPlcGate(target: string) {
-  const gate = { url: '', down: false, close: () => Promise.resolve() }
-  const server = http.createServer(async (req, res) => {
-    if (gate.down) {
-      req.socket.destroy()
-      return
-    }
-    const chunks: Buffer[] = []
-    for await (const chunk of req) chunks.push(chunk as Buffer)
-    const body = chunks.length ? Buffer.concat(chunks) : undefined
-    const type = req.headers['content-type']
-    const upstream = await fetch(target + req.url, { method: req.method, headers: type ? { 'content-type': type } : {}, body })
-    res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'text/plain' })
-    res.end(Buffer.from(await upstream.arrayBuffer()))
-  })
-  gate.url = await listen(server)
-  gate.close = () => new Promise<void>((resolve) => server.close(() => resolve()))
-  return gate
-}
-
 /** @atproto/identity as any other service would use it, reaching handles' sites by Host header. */
 function outsideResolver(plcUrl: string, pds: TestPds, sites: { url: string }): IdResolver {
   const wellKnownByHost: typeof fetch = async (input, init) => {
@@ -76,7 +55,7 @@ function outsideResolver(plcUrl: string, pds: TestPds, sites: { url: string }): 
 
 // One real directory (behind a switchable gate), the handles' sites, and a PDS using both, for the whole file.
 let plcDir: TestPlc
-let gate: Awaited<ReturnType<typeof startPlcGate>>
+let gate: PlcGate
 let sites: Awaited<ReturnType<typeof startSites>>
 let pds: TestPds
 let directory: plc.Client
@@ -94,16 +73,6 @@ after(async () => {
   await gate?.close()
   await plcDir?.close()
 })
-
-/** Run `fn` with the directory down (every connection to it dropped). */
-async function withPlcDown<T>(fn: () => Promise<T>): Promise<T> {
-  gate.down = true
-  try {
-    return await fn()
-  } finally {
-    gate.down = false
-  }
-}
 
 describe('updateHandle', () => {
   let firehose: FirehoseClient
@@ -278,7 +247,7 @@ describe('updateHandle', () => {
   it('a PLC directory that is down: 502 UpstreamFailure and nothing changes', async () => {
     const jo = await createUser(pds)
     const before = await snapshot(jo)
-    const res = await withPlcDown(() => updateHandle(jo, uniqueHandle('down')))
+    const res = await gate.whileDown(() => updateHandle(jo, uniqueHandle('down')))
     assert.equal(res.status, 502)
     assert.equal(res.body.error, 'UpstreamFailure')
     await assertUnchanged(jo, before)
@@ -413,7 +382,7 @@ describe('resolveDid, resolveIdentity, refreshIdentity', () => {
 
   it('a directory that is down: 502 UpstreamFailure', async () => {
     const { did } = await foreignDid(uniqueHandle('down'))
-    const res = await withPlcDown(() => get('resolveDid', { did }))
+    const res = await gate.whileDown(() => get('resolveDid', { did }))
     assert.deepEqual([res.status, res.body.error], [502, 'UpstreamFailure'])
   })
 })

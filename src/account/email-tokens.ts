@@ -1,5 +1,5 @@
 // Email tokens: the short codes mailed to an account's owner to prove they read its mailbox before we confirm the
-// address, change it, reset the password or delete the account. Like the reference PDS's
+// address, change it, reset the password, delete the account or sign a PLC operation for its DID. Like the reference PDS's
 // (account-manager/helpers/email-token.js): "XXXXX-XXXXX" in base32 (50 random bits), compared case-insensitively,
 // one live code per account and purpose (a new request replaces it), valid 15 minutes; a code that does not match is
 // InvalidToken, a matching one past its lifetime ExpiredToken, and a code is spent by the change it allows. Unlike the
@@ -9,7 +9,7 @@ import type { Db } from '../db/index.ts'
 import { InvalidRequestError } from '../errors.ts'
 import type { Now } from './tokens.ts'
 
-export type EmailTokenPurpose = 'confirm_email' | 'update_email' | 'reset_password' | 'delete_account'
+export type EmailTokenPurpose = 'confirm_email' | 'update_email' | 'reset_password' | 'delete_account' | 'plc_operation'
 
 /** How long a code works after it was requested: the reference's 15 minutes. */
 export const EMAIL_TOKEN_LIFETIME_MS = 15 * 60 * 1000

@@ -156,7 +156,11 @@ export class SelfService {
     return account
   }
 
-  private async mailCode(account: AccountRow, purpose: EmailTokenPurpose): Promise<void> {
+  /**
+   * Issue a code for `purpose` (replacing the account's earlier one) and mail it to the account's address; also how
+   * PlcOperationService asks for plc_operation codes. Rejects if the mail could not be sent.
+   */
+  async mailCode(account: AccountRow, purpose: EmailTokenPurpose): Promise<void> {
     const token = this.deps.tokens.create(account.did, purpose)
     await this.deps.mailer.sendToken({ purpose, to: account.email, handle: account.handle, token })
   }

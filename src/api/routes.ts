@@ -24,7 +24,11 @@ import resetPassword from './com/atproto/server/resetPassword.ts'
 import revokeAppPassword from './com/atproto/server/revokeAppPassword.ts'
 import updateEmail from './com/atproto/server/updateEmail.ts'
 import checkSignupQueue from './com/atproto/temp/checkSignupQueue.ts'
+import getRecommendedDidCredentials from './com/atproto/identity/getRecommendedDidCredentials.ts'
 import refreshIdentity from './com/atproto/identity/refreshIdentity.ts'
+import requestPlcOperationSignature from './com/atproto/identity/requestPlcOperationSignature.ts'
+import signPlcOperation from './com/atproto/identity/signPlcOperation.ts'
+import submitPlcOperation from './com/atproto/identity/submitPlcOperation.ts'
 import resolveDid from './com/atproto/identity/resolveDid.ts'
 import resolveHandle from './com/atproto/identity/resolveHandle.ts'
 import resolveIdentity from './com/atproto/identity/resolveIdentity.ts'
@@ -102,6 +106,13 @@ export const routes: readonly Route[] = [
   route('com.atproto.identity.resolveDid',       'query',     'access',        resolveDid),
   route('com.atproto.identity.resolveIdentity',  'query',     'access',        resolveIdentity),
   route('com.atproto.identity.refreshIdentity',  'procedure', 'access',        refreshIdentity),
+  // PLC operations (src/account/plc-operations.ts), with the reference's auth: the mailed code and the signature by
+  // our rotation key need a real login; reading the recommendation and submitting an op already signed do not. The
+  // code's mail counts as the other mails do (the reference does not limit this one).
+  route('com.atproto.identity.getRecommendedDidCredentials', 'query', 'access', getRecommendedDidCredentials),
+  route('com.atproto.identity.requestPlcOperationSignature', 'procedure', 'accessFull', requestPlcOperationSignature, [emailRequests]),
+  route('com.atproto.identity.signPlcOperation', 'procedure', 'accessFull',    signPlcOperation),
+  route('com.atproto.identity.submitPlcOperation', 'procedure', 'access',      submitPlcOperation),
   route('com.atproto.repo.createRecord',         'procedure', 'access',        createRecord,  [repoWrite(3)]),
   route('com.atproto.repo.putRecord',            'procedure', 'access',        putRecord,     [repoWrite(2)]),
   route('com.atproto.repo.deleteRecord',         'procedure', 'access',        deleteRecord,  [repoWrite(1)]),

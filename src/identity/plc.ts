@@ -1,5 +1,6 @@
 // did:plc operations signed with the PDS rotation key through @did-plc/lib, submitted to the configured directory
-// (external, or the embedded one under /plc): the genesis operation at signup, handle updates later. A refused or
+// (external, or the embedded one under /plc): the genesis operation at signup, handle updates later, and the
+// operations an account's owner asks us to sign or submit (signPlcOperation, submitPlcOperation). A refused or
 // unreachable directory changes nothing, and callers write their side only once it has accepted.
 import type * as PlcLib from '@did-plc/lib'
 import type { Keypair } from '@atproto/crypto'
@@ -7,6 +8,14 @@ import { InvalidRequestError, UpstreamFailureError, type PdsError } from '../err
 import { withTimeout } from '../util/net.ts'
 
 export type GenesisOp = { did: string; op: PlcLib.Operation }
+
+/** Fields of a DID's data an update replaces (signPlcOperation's input); absent ones are kept. */
+export type PlcOpChanges = {
+  rotationKeys?: string[]
+  alsoKnownAs?: string[]
+  verificationMethods?: Record<string, string>
+  services?: Record<string, { type: string; endpoint: string }>
+}
 
 // @did-plc/lib (and its axios) load on the first signup, not at startup.
 let lib: Promise<typeof PlcLib> | undefined
@@ -50,6 +59,11 @@ export class PlcService {
     }
   }
 
+  /** This PDS's rotation key, as a did:key: what getRecommendedDidCredentials recommends and submitted ops must keep. */
+  rotationKeyDid(): string {
+    return this.rotationKey.did()
+  }
+
   /**
    * Make `handle` the DID's handle: the directory's last operation with only its at:// alias replaced
    * (@did-plc/lib's updateHandleOp keeps every other field, other aliases included), signed with our rotation key and
@@ -60,19 +74,61 @@ export class PlcService {
   async updateHandle(did: string, handle: string): Promise<void> {
     const plc = await loadPlcLib()
     const client = new plc.Client(this.url)
-    const refused = (detail: string) => new InvalidRequestError(detail)
+    const op = await plc.updateHandleOp(await this.lastLiveOp(client, did), this.signer(plc), handle)
+    await this.send(client, did, op)
+  }
+
+  /**
+   * A new operation for `did`, signed with our rotation key and not submitted (signPlcOperation): the directory's
+   * last operation (a legacy create op normalised) with each field given in `changes` replaced whole, the others kept,
+   * `prev` its CID — the reference's plc.createUpdateOp call. Errors as updateHandle's: InvalidRequest for a DID the
+   * directory does not know or has tombstoned, UpstreamFailure when it is down.
+   */
+  async signUpdate(did: string, changes: PlcOpChanges): Promise<PlcLib.Operation> {
+    const plc = await loadPlcLib()
+    const last = await this.lastLiveOp(new plc.Client(this.url), did)
+    return plc.createUpdateOp(last, this.signer(plc), (prev) => ({
+      ...prev,
+      rotationKeys: changes.rotationKeys ?? prev.rotationKeys,
+      alsoKnownAs: changes.alsoKnownAs ?? prev.alsoKnownAs,
+      verificationMethods: changes.verificationMethods ?? prev.verificationMethods,
+      services: changes.services ?? prev.services,
+    }))
+  }
+
+  /**
+   * Submit an operation someone else built and signed (submitPlcOperation). The directory checks its signature
+   * against the DID's rotation keys and its `prev`; a refusal → 400 InvalidRequest with the directory's message,
+   * down or 5xx → 502 UpstreamFailure (the reference's errorParser).
+   */
+  async submitOperation(did: string, op: PlcLib.Operation): Promise<void> {
+    const plc = await loadPlcLib()
+    await this.send(new plc.Client(this.url), did, op)
+  }
+
+  /** Whether `op` has the shape of a signed plc_operation (@did-plc/lib's own schema, as the reference checks it). */
+  static async isOperation(op: unknown): Promise<boolean> {
+    const plc = await loadPlcLib()
+    return plc.def.operation.safeParse(op).success
+  }
+
+  /** The directory's last operation for `did`, unless it is a tombstone. */
+  private async lastLiveOp(client: PlcLib.Client, did: string): Promise<PlcLib.CompatibleOp> {
     let last: PlcLib.CompatibleOpOrTombstone
     try {
       last = await withTimeout(client.getLastOp(did), PLC_TIMEOUT_MS)
     } catch (err) {
-      throw this.failure(err, refused)
+      throw this.failure(err, refusedAsInvalid)
     }
-    if (last.type === 'plc_tombstone') throw refused(`DID is tombstoned: ${did}`)
-    const op = await plc.updateHandleOp(last, this.signer(plc), handle)
+    if (last.type === 'plc_tombstone') throw new InvalidRequestError(`DID is tombstoned: ${did}`)
+    return last
+  }
+
+  private async send(client: PlcLib.Client, did: string, op: PlcLib.Operation): Promise<void> {
     try {
       await withTimeout(client.sendOperation(did, op), PLC_TIMEOUT_MS)
     } catch (err) {
-      throw this.failure(err, refused)
+      throw this.failure(err, refusedAsInvalid)
     }
   }
 
@@ -113,6 +169,9 @@ export class PlcService {
     return plc.formatDidDoc(data)
   }
 }
+
+/** The directory's refusal as the reference reports it: 400 InvalidRequest with the directory's message. */
+const refusedAsInvalid = (detail: string) => new InvalidRequestError(detail)
 
 function describePlcError(err: unknown): string {
   const e = err as { message?: string; data?: { message?: string }; code?: string }

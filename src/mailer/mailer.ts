@@ -30,15 +30,16 @@ export class Mailer {
   /**
    * The mailer the configuration asks for. Says at startup where mail goes: SMTP (host and port, never the
    * credentials), or the log; without SMTP outside dev mode that is a warning, since users then cannot confirm
-   * addresses, reset passwords or delete accounts on their own.
+   * addresses, reset passwords, delete accounts or sign PLC operations (move away) on their own.
    */
   static create(cfg: Pick<Config, 'email' | 'devMode' | 'hostname'>, log: Logger): Mailer {
     if (!cfg.email) {
       const msg =
         'no SMTP server configured (PDS_EMAIL_SMTP_URL, PDS_EMAIL_FROM_ADDRESS): mails with email tokens are not ' +
         'sent; each token is written to this log at info instead'
+      const cannot = 'confirm emails, reset passwords, delete accounts or move them to another server'
       if (cfg.devMode) log.info(msg)
-      else log.warn(`${msg}. Users cannot confirm emails, reset passwords or delete accounts unless you pass codes on`)
+      else log.warn(`${msg}. Users cannot ${cannot} unless you pass codes on`)
       return new Mailer(logTransport(log), cfg.hostname)
     }
     const { smtpUrl, fromAddress } = cfg.email

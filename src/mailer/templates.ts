@@ -34,6 +34,14 @@ const TEMPLATES: Record<EmailTokenPurpose, { subject: string; ask: (p: TokenMail
       `To permanently delete your account @${p.handle} on ${p.service}, with its posts and everything else it ` +
       'stores, enter this code in the app along with your password:',
   },
+  plc_operation: {
+    subject: 'PLC Update Operation Requested',
+    ask: (p) =>
+      `Someone asked ${p.service} to sign a change to the identity (DID document) of your account @${p.handle}: ` +
+      'its keys, its handle or the server that hosts it, as when moving the account to another server. This is ' +
+      'a very sensitive operation: go on only if you asked for it and know what it does. To allow it, enter ' +
+      'this code in the app:',
+  },
 }
 
 /** The mail for `purpose`. */
