@@ -65,6 +65,7 @@ export class ServiceProxy {
     this.log = opts.log
     this.rewriter = opts.rewriter
     this.targets = new ServiceTargets({ services: opts.cfg.services, identity: opts.identity, guard: opts.cfg.ssrfGuard })
+    logServices(opts.cfg.services, opts.log)
   }
 
   /**
@@ -210,6 +211,18 @@ export class ServiceProxy {
   close(): void {
     this.transport.close()
   }
+}
+
+/** Says at startup where forwarded calls go, and which have nowhere to go (dev mode, by default). */
+function logServices(services: Config['proxy']['services'], log: Logger): void {
+  const where = { appView: services.appView?.url ?? null, chat: services.chat?.url ?? null, modService: services.modService?.url ?? null }
+  const unset = [
+    services.appView ? null : 'PDS_BSKY_APP_VIEW_URL/_DID (app.bsky.*)',
+    services.chat ? null : 'PDS_CHAT_URL/_DID (chat.bsky.*)',
+    services.modService ? null : 'PDS_MOD_SERVICE_URL/_DID (reports)',
+  ].filter((x) => x !== null)
+  if (unset.length === 0) log.info(where, 'forwarding to the configured services')
+  else log.info(where, `no service to forward to for: ${unset.join(', ')}; those calls answer 400 unless they name one`)
 }
 
 /** 'query' or 'procedure' for a method of the published lexicons; undefined for any other NSID. */
