@@ -17,6 +17,8 @@ describe('read-after-write through the proxy', () => {
   let alice: User
   /** Alice's repo rev as the stand-in AppView last indexed it. */
   let indexedRev: string
+  /** A post of Alice's the stand-in has indexed. */
+  let indexedPost: { uri: string; cid: string }
 
   before(async () => {
     plc = await startPlc()
@@ -30,6 +32,7 @@ describe('read-after-write through the proxy', () => {
     // A record the AppView has and nothing rewrites: as in the reference, a repo with nothing at or before the
     // AppView's rev (every record newer) is taken for one the AppView knows nothing about, and left alone.
     await alice.agent.follow('did:plc:ewvi7nxzyoun6zhxrhs64oiz')
+    indexedPost = await alice.agent.post({ text: 'an indexed post', createdAt: new Date().toISOString() })
     indexedRev = (await alice.agent.com.atproto.sync.getLatestCommit({ did: alice.did })).data.rev
     // The stand-in AppView knows Alice as of indexedRev: her old profile, and no posts.
     appView.answer = (call) => {
@@ -43,6 +46,19 @@ describe('read-after-write through the proxy', () => {
             json: { did: alice.did, handle: alice.handle, displayName: 'Alice (indexed)', postsCount: 0 },
             headers,
           }
+        case 'app.bsky.feed.getPostThread': {
+          // As the AppView answers: the posts it has indexed, NotFound (with its rev) for any other.
+          if (call.params.uri !== indexedPost.uri) {
+            return { status: 400, json: { error: 'NotFound', message: `Post not found: ${call.params.uri}` }, headers }
+          }
+          const post = {
+            ...indexedPost,
+            author: { did: alice.did, handle: alice.handle },
+            record: { $type: 'app.bsky.feed.post', text: 'an indexed post', createdAt: new Date().toISOString() },
+            indexedAt: new Date().toISOString(),
+          }
+          return { status: 200, json: { thread: { $type: 'app.bsky.feed.defs#threadViewPost', post } }, headers }
+        }
         default:
           return undefined
       }
@@ -73,6 +89,34 @@ describe('read-after-write through the proxy', () => {
     const res = await alice.agent.app.bsky.actor.getProfile({ actor: alice.did })
     assert.equal(res.data.displayName, 'Alice (renamed)')
     lexicons.assertValidXrpcOutput('app.bsky.actor.getProfile', res.data)
+  })
+
+  it("opens the user's new reply, which the AppView answers NotFound for, with its indexed parent above it", async () => {
+    const reply = await alice.agent.post({
+      text: 'a reply the AppView has not seen',
+      reply: { root: indexedPost, parent: indexedPost },
+      createdAt: new Date().toISOString(),
+    })
+    const res = await alice.agent.app.bsky.feed.getPostThread({ uri: reply.uri, parentHeight: 3 })
+    lexicons.assertValidXrpcOutput('app.bsky.feed.getPostThread', res.data)
+    const thread = res.data.thread as { post: { uri: string; cid: string }; parent?: { post: { uri: string } } }
+    assert.equal(thread.post.uri, reply.uri)
+    assert.equal(thread.post.cid, reply.cid)
+    assert.equal(thread.parent?.post.uri, indexedPost.uri, "the parent, from the AppView's thread")
+    const asked = appView.callsOf('app.bsky.feed.getPostThread').at(-1)!
+    assert.deepEqual(asked.params, { uri: indexedPost.uri, depth: '0', parentHeight: '3' })
+
+    // By handle too, as the app may ask.
+    const byHandle = await alice.agent.app.bsky.feed.getPostThread({ uri: reply.uri.replace(alice.did, alice.handle) })
+    assert.equal((byHandle.data.thread as { post: { uri: string } }).post.uri, reply.uri)
+  })
+
+  it("passes NotFound on for a post that is not the user's own, or not there at all", async () => {
+    const bob = await createUser(pds)
+    const bobs = await bob.agent.post({ text: "Bob's post", createdAt: new Date().toISOString() })
+    await assert.rejects(alice.agent.app.bsky.feed.getPostThread({ uri: bobs.uri }), /Post not found/)
+    const missing = `at://${alice.did}/app.bsky.feed.post/3kaaaaaaaaaaa`
+    await assert.rejects(alice.agent.app.bsky.feed.getPostThread({ uri: missing }), /Post not found/)
   })
 
   it('leaves the answer as the AppView sent it once it has caught up', async () => {

@@ -18,8 +18,22 @@ export type ResponseRewriter = {
     params: URLSearchParams
     upstreamHeaders: Headers
     body: unknown
-  }): Promise<{ body: unknown; headers?: Record<string, string> } | undefined>
+  }): Promise<RewrittenAnswer | undefined>
+  /**
+   * Called for a user caller's XRPC error answer (`error`: its name) of one of `methods`: an answer to send instead
+   * (with status 200), or undefined to pass the error on. The reference answers getPostThread's NotFound for the
+   * caller's own post, which the AppView has not indexed yet, from local records.
+   */
+  rewriteError?(args: {
+    nsid: string
+    did: string
+    params: URLSearchParams
+    upstreamHeaders: Headers
+    error: string
+  }): Promise<RewrittenAnswer | undefined>
 }
+
+export type RewrittenAnswer = { body: unknown; headers?: Record<string, string> }
 
 /** Largest answer held in memory for a rewriter (the reference caps proxied answers at 10 MiB; timelines are ~100 KiB). */
 export const MAX_REWRITE_BYTES = 4 * 1024 * 1024

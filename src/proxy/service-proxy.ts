@@ -23,11 +23,11 @@ import { loadLexicons } from '../repo/prepare.ts'
 import { describeNetworkError } from '../util/net.ts'
 import { userOf, type AuthVerifier, type UserCredentials } from '../xrpc/auth.ts'
 import { feedGeneratorDid, GET_FEED, GET_FEED_SKELETON } from './feed-generator.ts'
-import { forwardedRequestHeaders } from './headers.ts'
-import { isRewritable, sendHead, sendRewritten, type ResponseRewriter } from './rewriter.ts'
+import { forwardedRequestHeaders, toHeaders } from './headers.ts'
+import { isRewritable, sendHead, sendRewritten, type ResponseRewriter, type RewrittenAnswer } from './rewriter.ts'
 import { ServiceTargets, type ServiceChoice, type ServiceTarget } from './targets.ts'
 import { UpstreamTransport } from './upstream.ts'
-import { upstreamResponseError } from './upstream-error.ts'
+import { upstreamResponseError, type UpstreamResponseError } from './upstream-error.ts'
 
 export type { ResponseRewriter } from './rewriter.ts'
 
@@ -116,10 +116,16 @@ export class ServiceProxy {
       if (clientGone.aborted) return // nobody is left to answer
       throw err
     }
-    if ((upstream.statusCode ?? 502) >= 400) throw await upstreamResponseError(upstream)
+    const params = new URLSearchParams(queryOf(req.originalUrl))
+    if ((upstream.statusCode ?? 502) >= 400) {
+      const err = await upstreamResponseError(upstream)
+      const answer = rewritable ? await this.rewriteError(nsid, user.did, params, upstream, err) : undefined
+      if (!answer) throw err
+      res.status(200).set(answer.headers ?? {}).json(answer.body)
+      return
+    }
     try {
       if (this.rewriter && rewritable && isRewritable(upstream)) {
-        const params = new URLSearchParams(queryOf(req.originalUrl))
         await sendRewritten({ rewriter: this.rewriter, nsid, did: user.did, params, upstream, res, log: this.log })
       } else {
         sendHead(res, upstream)
@@ -133,6 +139,23 @@ export class ServiceProxy {
       }
       // The answer had begun: all that is left is to cut it short (pipeline destroyed both sides).
       this.log.warn({ nsid, err: describeNetworkError(err) }, 'proxied answer cut short')
+    }
+  }
+
+  /** The rewriter's answer in place of the upstream's error `err`; undefined (pass `err` on) if none, or if it fails. */
+  private async rewriteError(
+    nsid: string,
+    did: string,
+    params: URLSearchParams,
+    upstream: IncomingMessage,
+    err: UpstreamResponseError,
+  ): Promise<RewrittenAnswer | undefined> {
+    if (!this.rewriter?.rewriteError) return undefined
+    try {
+      return await this.rewriter.rewriteError({ nsid, did, params, upstreamHeaders: toHeaders(upstream.headers), error: err.error })
+    } catch (e) {
+      this.log.error({ err: e, nsid }, 'response rewriter failed on an error answer; passing the error on')
+      return undefined
     }
   }
 

@@ -3,6 +3,7 @@
 // posted and don't see it" does not happen. Follows the reference's pipethroughReadAfterWrite
 // (read-after-write/util.js) and the munges in api/app/bsky/{feed,actor}/*.js. The proxy calls `rewrite` with the
 // AppView's parsed JSON answer; this module knows no HTTP beyond that and the optional quoted-record lookups.
+import { AtUri } from '@atproto/syntax'
 import type { AccountStore } from '../account/account-store.ts'
 import type { Logger } from '../logger.ts'
 import { loadLexicons } from '../repo/prepare.ts'
@@ -13,7 +14,7 @@ import { readRecordsSinceRev, type LocalRecordSource } from './local-records.ts'
 import { LocalViewer, type ViewerDeps } from './local-viewer.ts'
 import { getActorLikesMunge } from './munge/getActorLikes.ts'
 import { getAuthorFeedMunge } from './munge/getAuthorFeed.ts'
-import { getPostThreadMunge } from './munge/getPostThread.ts'
+import { getPostThreadMunge, localPostThread } from './munge/getPostThread.ts'
 import { getProfileMunge } from './munge/getProfile.ts'
 import { getProfilesMunge } from './munge/getProfiles.ts'
 import { getTimelineMunge } from './munge/getTimeline.ts'
@@ -84,7 +85,43 @@ export function createReadAfterWrite(deps: ReadAfterWriteDeps): ResponseRewriter
         return undefined
       }
     },
+    async rewriteError({ nsid, did, params, upstreamHeaders, error }) {
+      const rev = upstreamHeaders.get(REPO_REV_HEADER)
+      if (nsid !== GET_POST_THREAD || error !== 'NotFound' || !rev) return undefined
+      const uri = ownRecordUri(params.get('uri'), did, deps.accounts)
+      if (!uri) return undefined
+      try {
+        const lexicons = await loadLexicons()
+        const local = readRecordsSinceRev(deps, lexicons, did, rev)
+        const answer = await localPostThread(new LocalViewer(viewerDeps, lexicons, did), uri, local, params.get('parentHeight'))
+        if (!answer || !isValidOutput(lexicons, nsid, answer)) return undefined
+        const lag = localLag(local, now())
+        return lag === undefined ? { body: answer } : { body: answer, headers: { [UPSTREAM_LAG_HEADER]: String(lag) } }
+      } catch (err) {
+        deps.log.warn({ err, nsid, did }, 'read-after-write: local thread failed, passing the NotFound on')
+        return undefined
+      }
+    },
   }
+}
+
+const GET_POST_THREAD = 'app.bsky.feed.getPostThread'
+
+/**
+ * `uri` with the caller's DID as its authority when it names the caller (by DID or by their handle, as the
+ * reference resolves it); undefined for anyone else's record or a malformed URI.
+ */
+function ownRecordUri(uri: string | null, did: string, accounts: Pick<AccountStore, 'byDid'>): string | undefined {
+  if (!uri) return undefined
+  let parsed: AtUri
+  try {
+    parsed = new AtUri(uri)
+  } catch {
+    return undefined
+  }
+  if (parsed.hostname !== did && parsed.hostname.toLowerCase() !== accounts.byDid(did)?.handle) return undefined
+  parsed.hostname = did
+  return parsed.toString()
 }
 
 /** Milliseconds since the oldest local post or profile read was written; undefined when there is none. */

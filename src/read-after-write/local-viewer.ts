@@ -78,6 +78,23 @@ export class LocalViewer {
   }
 
   /**
+   * The AppView's thread above `uri` (getPostThread with depth 0 and the caller's parentHeight), for a local post's
+   * parents; undefined when there is no AppView or it fails: the thread then starts at the local post.
+   */
+  async appViewParents(uri: string, parentHeight: string | null): Promise<unknown> {
+    const appView = this.deps.appView
+    if (!appView) return undefined
+    try {
+      const params: Record<string, string> = { uri, depth: '0' }
+      if (parentHeight !== null) params.parentHeight = parentHeight
+      return ((await appView(this.did, 'app.bsky.feed.getPostThread', params)) as { thread?: unknown })?.thread
+    } catch (err) {
+      this.deps.log.debug({ err, uri }, 'read-after-write: parents of a local post not found at the AppView')
+      return undefined
+    }
+  }
+
+  /**
    * `feed` with the local `posts` (oldest first) that are newer than its last item inserted, each before the first
    * item older than itself. Older ones belong to a later page. Mutates and returns `feed`.
    */

@@ -1,22 +1,8 @@
 // Shapes shared by the read-after-write modules, and the interface the proxy calls them through.
 import type { LocalViewer } from './local-viewer.ts'
 
-/**
- * What the proxy asks of read-after-write (structural: the proxy defines the same shape on its side).
- * `rewrite` errors never escape: any failure means "send the upstream bytes unchanged".
- */
-export type ResponseRewriter = {
-  /** NSIDs whose answers may be rewritten. */
-  methods: ReadonlySet<string>
-  /** Called for a user caller's 200 application/json answer of one of `methods`; undefined: send the upstream bytes unchanged. */
-  rewrite(args: {
-    nsid: string
-    did: string
-    params: URLSearchParams
-    upstreamHeaders: Headers
-    body: unknown
-  }): Promise<{ body: unknown; headers?: Record<string, string> } | undefined>
-}
+/** What the proxy asks of read-after-write: its hook, defined there. `rewrite` and `rewriteError` never throw. */
+export type { ResponseRewriter, RewrittenAnswer } from '../proxy/rewriter.ts'
 
 /** A lexicon JSON object (the JSON form: blobs as `{ $type: 'blob', ref: { $link } }`, CIDs as `{ $link }`). */
 export type JsonObject = { [key: string]: unknown }

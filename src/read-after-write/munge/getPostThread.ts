@@ -2,7 +2,7 @@
 // getPostThread.js, getPostThreadMunge). Only the replies below the anchor post are searched, as in the reference.
 import type { $Typed, AppBskyFeedDefs, AppBskyFeedGetPostThread } from '@atproto/api'
 import type { LocalViewer } from '../local-viewer.ts'
-import type { LocalRecord, Munge } from '../types.ts'
+import type { LocalRecord, LocalRecords, Munge } from '../types.ts'
 
 type ThreadViewPost = $Typed<AppBskyFeedDefs.ThreadViewPost>
 
@@ -10,6 +10,40 @@ export const getPostThreadMunge: Munge<AppBskyFeedGetPostThread.OutputSchema> = 
   // A not-found or blocked anchor stays as the AppView says.
   if (!isThreadViewPost(original.thread)) return original
   return { ...original, thread: await addPostsToThread(viewer, original.thread, local.posts) }
+}
+
+/**
+ * The thread of the caller's own post `uri`, which the AppView answered NotFound for (not indexed yet), built from
+ * local records: the post, the caller's newer replies under it, and above it the AppView's thread of its parent if
+ * it has one. Null when `uri` is not among the local posts (the AppView's NotFound stands). The reference's
+ * readAfterWriteNotFound (getPostThread.js).
+ */
+export async function localPostThread(
+  viewer: LocalViewer,
+  uri: string,
+  local: LocalRecords,
+  parentHeight: string | null,
+): Promise<AppBskyFeedGetPostThread.OutputSchema | null> {
+  const found = local.posts.find((p) => p.uri === uri)
+  if (!found) return null
+  const post = await viewer.postView(found)
+  if (!post) return null
+  const anchor: ThreadViewPost = { $type: 'app.bsky.feed.defs#threadViewPost', post }
+  const thread = await addPostsToThread(viewer, anchor, local.posts.filter((p) => p !== found))
+  const parentUri = replyRefs(found.record).parent
+  const parent = parentUri ? await viewer.appViewParents(parentUri, parentHeight) : undefined
+  if (isThreadUnionMember(parent)) thread.parent = parent
+  return { thread }
+}
+
+/** What a thread's `parent` may hold: a post's thread, or a not-found or blocked post. */
+function isThreadUnionMember(v: unknown): v is ThreadViewPost {
+  const type = (v as { $type?: unknown } | undefined)?.$type
+  return (
+    type === 'app.bsky.feed.defs#threadViewPost' ||
+    type === 'app.bsky.feed.defs#notFoundPost' ||
+    type === 'app.bsky.feed.defs#blockedPost'
+  )
 }
 
 function isThreadViewPost(v: unknown): v is ThreadViewPost {
