@@ -4,6 +4,7 @@
 // guard, the read-after-write hook and push registration.
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
+import { EventEmitter, once } from 'node:events'
 import { after, before, describe, it } from 'node:test'
 import { AtpAgent } from '@atproto/api'
 import { isPublicAddress } from '../src/proxy/address-class.ts'
@@ -15,6 +16,7 @@ import { InvalidRequestError } from '../src/errors.ts'
 import { withTimeout } from '../src/util/net.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { createUser, freePort, startPds, xrpc, type TestPds } from './helpers/pds.ts'
+import { createLogger } from '../src/logger.ts'
 import { createServiceDid, FEED_GENERATOR_DID, ServiceStandIn, type Answer, type StandInCall } from './helpers/service-standin.ts'
 
 type User = Awaited<ReturnType<typeof createUser>>
@@ -567,6 +569,17 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
   let target: ServiceStandIn
   let pds: TestPds
   let bob: User
+  /** The server's warn lines (pino writes each synchronously to this destination). */
+  const warnings: { msg: string; nsid?: string; err?: string }[] = []
+  const warned = new EventEmitter()
+  /** The first warn line about `nsid`, once it is written (the client may see the cut before the server logs it). */
+  async function lineFor(nsid: string) {
+    for (;;) {
+      const line = warnings.find((w) => w.nsid === nsid)
+      if (line) return line
+      await once(warned, 'line')
+    }
+  }
 
   before(async () => {
     plc = await startPlc()
@@ -574,6 +587,9 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
     faulty.answer = misbehave
     pds = await startPds({
       plcUrl: plc.url,
+      log: createLogger('warn', {
+        destination: { write: (line: string) => void (warnings.push(JSON.parse(line)), warned.emit('line')) },
+      }),
       env: {
         // A configured service is the operator's choice: trusted (plain http, loopback) even with the guard on.
         PDS_BSKY_APP_VIEW_URL: faulty.url,
@@ -627,6 +643,10 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
         const res = await fetch(`${pds.url}/xrpc/${nsid}`, { headers: bearer(bob.agent) })
         assert.equal(res.status, 200, nsid)
         await assert.rejects(withTimeout(res.text(), 10_000), /terminated/, nsid)
+        // The operator sees why a user's timeline broke off.
+        const line = await withTimeout(lineFor(nsid), 10_000)
+        assert.ok(line, `a warn line for ${nsid}`)
+        assert.match(line.msg, /proxied answer cut short: the upstream failed mid-answer/)
       }
     } finally {
       faulty.answer = misbehave

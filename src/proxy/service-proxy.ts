@@ -124,6 +124,12 @@ export class ServiceProxy {
       res.status(200).set(answer.headers ?? {}).json(answer.body)
       return
     }
+    // Which side failed first, when an answer breaks off: the client leaving is nobody's fault, the upstream failing
+    // is the operator's business.
+    let upstreamFailedFirst = false
+    upstream.once('close', () => {
+      if (!clientGone.aborted && !upstream.complete) upstreamFailedFirst = true
+    })
     try {
       if (this.rewriter && rewritable && isRewritable(upstream)) {
         await sendRewritten({ rewriter: this.rewriter, nsid, did: user.did, params, upstream, res, log: this.log })
@@ -132,13 +138,14 @@ export class ServiceProxy {
         await pipeline(upstream, res)
       }
     } catch (err) {
-      if (clientGone.aborted) return
+      // The client left first: nobody to answer, nothing wrong upstream.
+      if (clientGone.aborted && !upstreamFailedFirst) return
       // Failing before anything was written (the rewriter's buffering): the upstream's fault, said as such.
       if (!res.headersSent) {
         throw err instanceof PdsError ? err : new UpstreamFailureError(`Upstream answer failed (${describeNetworkError(err)})`)
       }
-      // The answer had begun: all that is left is to cut it short (pipeline destroyed both sides).
-      this.log.warn({ nsid, err: describeNetworkError(err) }, 'proxied answer cut short')
+      // The answer had begun: all that is left is to cut it short (pipeline destroyed both sides), and say why.
+      this.log.warn({ nsid, err: describeNetworkError(err) }, 'proxied answer cut short: the upstream failed mid-answer')
     }
   }
 
