@@ -24,6 +24,7 @@ import { IdentityInfoService } from './identity/identity-info.ts'
 import { keypairFromHex } from './identity/keys.ts'
 import { PlcService } from './identity/plc.ts'
 import { ServiceAuth } from './identity/service-auth.ts'
+import { ServiceJwtVerifier } from './identity/service-jwt.ts'
 import { createRateLimiter, type RateLimiter } from './ratelimit/index.ts'
 import { createRelayNotifier, type RelayNotifier } from './relay/notifier.ts'
 import { IdentityResolver } from './identity/resolver.ts'
@@ -98,7 +99,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     onBlobsUnlinked: (did, cids) => blobStore.deleteOrphans(did, cids),
     exportLimits: { maxConcurrent: cfg.repoExport.maxConcurrent, idleMs: cfg.repoExport.idleTimeoutMs },
   })
-  const accounts = new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer, handleClaims })
+  const accounts = new AccountService({ cfg, store, plc, identity, sessions, invites, appPasswords, repo, sequencer, handleClaims })
   const accountStatus = new AccountStatusService({
     db,
     store,
@@ -115,7 +116,13 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     cfg,
     log,
     version: pkg.version,
-    auth: new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword, rateLimiter.adminFailures),
+    auth: new AuthVerifier(
+      tokens,
+      sessions,
+      cfg.secrets.adminPassword,
+      rateLimiter.adminFailures,
+      new ServiceJwtVerifier({ serviceDid: cfg.serviceDid, signingKey: (did, fresh) => identity.atprotoKey(did, fresh) }),
+    ),
     accounts,
     accountStatus,
     sessions,
