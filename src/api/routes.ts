@@ -69,7 +69,8 @@ const route = (
 // prettier-ignore
 export const routes: readonly Route[] = [
   route('com.atproto.server.describeServer',     'query',     'none',          describeServer),
-  route('com.atproto.server.createAccount',      'procedure', 'none',          createAccount, [perIp('createAccount')]),
+  // A migrating account's old PDS speaks for it with a service JWT (createAccount with `did`).
+  route('com.atproto.server.createAccount',      'procedure', 'optionalServiceAuth', createAccount, [perIp('createAccount')]),
   route('com.atproto.server.createSession',      'procedure', 'none',          createSession, [loginAttempts, perIp('loginIp')]),
   route('com.atproto.server.getSession',         'query',     'access',        getSession),
   route('com.atproto.server.refreshSession',     'procedure', 'refresh',       refreshSession),

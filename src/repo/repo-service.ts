@@ -101,11 +101,19 @@ export class RepoService {
    * #commit, #sync. Call inside `sequencer.writeTransaction`, after the account row exists.
    */
   applyInit(did: string, handle: string, init: PreparedInit): void {
-    this.storage(did).applyCommitSync(init.commit)
+    this.storeInit(did, init)
     this.sequencer.append(did, 'identity', identityEventBody(did, handle))
     this.sequencer.append(did, 'account', accountEventBody(did, true))
     this.sequencer.append(did, 'commit', init.commitBody)
     this.sequencer.append(did, 'sync', init.syncBody)
+  }
+
+  /**
+   * Store the first commit without a word to the firehose: an account migrating here stays unannounced until it is
+   * activated (as in the reference). Call inside `sequencer.writeTransaction`, after the account row exists.
+   */
+  storeInit(did: string, init: PreparedInit): void {
+    this.storage(did).applyCommitSync(init.commit)
   }
 
   /**
