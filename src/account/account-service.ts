@@ -126,13 +126,14 @@ export class AccountService {
     const email = input.email.toLowerCase()
     const inviteCode = this.cfg.inviteRequired ? input.inviteCode : undefined
     // Checks and claim in one synchronous step: no other signup runs in between.
+    // A DID already here first: its handle and email would be "taken" too, by the same account.
+    if (broughtDid && (this.store.byDid(broughtDid) || this.pending.dids.has(broughtDid))) {
+      throw new InvalidRequestError(`An account already exists for ${broughtDid}`)
+    }
     if (inviteCode) this.invites.ensureAvailable(inviteCode, this.pending.inviteUses.get(inviteCode) ?? 0)
     this.handleClaims.assertFree(handle)
     if (this.store.byEmail(email) || this.pending.emails.has(email)) {
       throw new InvalidRequestError(`Email already taken: ${email}`)
-    }
-    if (broughtDid && (this.store.byDid(broughtDid) || this.pending.dids.has(broughtDid))) {
-      throw new InvalidRequestError(`An account already exists for ${broughtDid}`)
     }
     const release = this.claim(handle, email, inviteCode, broughtDid)
     try {
