@@ -37,6 +37,7 @@ import listRecords from './com/atproto/repo/listRecords.ts'
 import putRecord from './com/atproto/repo/putRecord.ts'
 import uploadBlob from './com/atproto/repo/uploadBlob.ts'
 import listMissingBlobs from './com/atproto/repo/listMissingBlobs.ts'
+import importRepo from './com/atproto/repo/importRepo.ts'
 import activateAccount from './com/atproto/server/activateAccount.ts'
 import deactivateAccount from './com/atproto/server/deactivateAccount.ts'
 import deleteAccountAdmin from './com/atproto/admin/deleteAccount.ts'
@@ -109,6 +110,8 @@ export const routes: readonly Route[] = [
   route('com.atproto.repo.listRecords',          'query',     'none',          listRecords),
   route('com.atproto.repo.describeRepo',         'query',     'none',          describeRepo),
   route('com.atproto.repo.listMissingBlobs',     'query',     'access',        listMissingBlobs),
+  // Migration in: only for an account not yet activated here; a real login, as the reference (ACCESS_FULL).
+  route('com.atproto.repo.importRepo',           'procedure', 'accessFull',    importRepo),
   route('com.atproto.server.deactivateAccount',  'procedure', 'accessFull',    deactivateAccount),
   route('com.atproto.server.activateAccount',    'procedure', 'accessFull',    activateAccount),
   route('com.atproto.admin.updateSubjectStatus', 'procedure', 'admin',         updateSubjectStatus),

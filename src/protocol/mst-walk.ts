@@ -8,6 +8,9 @@ export type Block = { cid: CID; bytes: Uint8Array }
 /** Returns a block's bytes or throws: a stored repo missing a block is corrupt, not a client error. */
 export type BlockGetter = (cid: CID) => Uint8Array
 
+/** A commit or MST node that is not what the repo format says (a stored repo never has one; an imported CAR may). */
+export class MalformedRepoError extends Error {}
+
 type Entry = { p: number; k: Uint8Array; v: CID; t: CID | null }
 type NodeData = { l: CID | null; e: Entry[] }
 
@@ -19,8 +22,15 @@ export function decodeCommit(bytes: Uint8Array): { did: string; rev: string; dat
 }
 
 function decodeNode(bytes: Uint8Array): NodeData {
-  const node = cborDecode(bytes) as NodeData
-  if (!node || !Array.isArray(node.e) || (node.l !== null && !CID.asCID(node.l))) throw new Error('malformed MST node')
+  let node: NodeData
+  try {
+    node = cborDecode(bytes) as NodeData
+  } catch {
+    throw new MalformedRepoError('MST node is not DAG-CBOR')
+  }
+  if (!node || !Array.isArray(node.e) || (node.l !== null && !CID.asCID(node.l))) {
+    throw new MalformedRepoError('malformed MST node')
+  }
   return node
 }
 
@@ -52,7 +62,7 @@ export function* walkTree(get: BlockGetter, dataCid: CID): Generator<TreeBlock> 
 }
 
 function* walkNode(get: BlockGetter, cid: CID, depth: number, last: { key: Buffer | null }): Generator<TreeBlock> {
-  if (depth >= MAX_TREE_DEPTH) throw new Error('MST deeper than any valid tree')
+  if (depth >= MAX_TREE_DEPTH) throw new MalformedRepoError('MST deeper than any valid tree')
   const bytes = get(cid)
   yield { cid, bytes }
   const node = decodeNode(bytes)
@@ -60,7 +70,7 @@ function* walkNode(get: BlockGetter, cid: CID, depth: number, last: { key: Buffe
   let prevKey: Buffer = Buffer.alloc(0)
   for (const entry of node.e) {
     const key = entryKey(entry, prevKey)
-    if (last.key && Buffer.compare(key, last.key) <= 0) throw new Error('MST keys out of order')
+    if (last.key && Buffer.compare(key, last.key) <= 0) throw new MalformedRepoError('MST keys out of order')
     last.key = prevKey = key
     yield { cid: entry.v, bytes: get(entry.v), key: key.toString('utf8') }
     if (entry.t) yield* walkNode(get, entry.t, depth + 1, last)
@@ -70,9 +80,9 @@ function* walkNode(get: BlockGetter, cid: CID, depth: number, last: { key: Buffe
 /** An entry's full key: `p` bytes of the previous entry's key, then its own suffix `k`. */
 function entryKey(entry: Entry, prevKey: Buffer): Buffer {
   if (!Number.isInteger(entry.p) || entry.p < 0 || entry.p > prevKey.length || !(entry.k instanceof Uint8Array)) {
-    throw new Error('malformed MST entry')
+    throw new MalformedRepoError('malformed MST entry')
   }
-  if (!CID.asCID(entry.v) || (entry.t !== null && !CID.asCID(entry.t))) throw new Error('malformed MST entry')
+  if (!CID.asCID(entry.v) || (entry.t !== null && !CID.asCID(entry.t))) throw new MalformedRepoError('malformed MST entry')
   return Buffer.concat([prevKey.subarray(0, entry.p), entry.k])
 }
 

@@ -20,6 +20,8 @@ import { decode as cborDecode } from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { InvalidRequestError } from '../errors.ts'
 import { streamRepoCar, type RepoCar } from './car-stream.ts'
+import { ImportStaging } from './import-staging.ts'
+import { importRepoCar, type ImportedRepo, type RepoImportArgs } from './repo-import.ts'
 import { KeyedLock } from '../util/keyed-lock.ts'
 import { defaultExportLimits, RepoExports, type RepoExportLimits } from './repo-exports.ts'
 import type { PreparedWrite } from './prepare.ts'
@@ -53,6 +55,7 @@ export class RepoService {
   private readonly blobs: BlobIndex
   private readonly signingKey: (did: string) => Promise<Keypair>
   private readonly onBlobsUnlinked: (did: string, cids: string[]) => Promise<void>
+  private readonly importStaging: ImportStaging
   /** CAR exports in progress: their cap, idle deadline, and the repos whose removed blocks are kept for them. */
   readonly exports: RepoExports
 
@@ -77,6 +80,9 @@ export class RepoService {
     this.blobs = deps.blobs
     this.signingKey = deps.signingKey
     this.onBlobsUnlinked = deps.onBlobsUnlinked
+    this.importStaging = new ImportStaging(deps.db)
+    // Built before the server takes requests: what imports staged is left over from a crash.
+    this.importStaging.sweep()
   }
 
   /** Synchronous point reads (roots, proofs, blocks) for the sync endpoints, on the same statements. */
@@ -130,6 +136,30 @@ export class RepoService {
         alsoInTransaction()
       })
     })
+  }
+
+  /**
+   * Replace the repo with the one in a CAR (importRepo; src/repo/repo-import.ts says what is verified), under the repo
+   * lock from the first byte read to the swap, so no write or other import interleaves. `inTransaction` runs first in
+   * the swap's transaction: the caller's last check that the account may still import (it throws to refuse). Nothing
+   * is sequenced. Errors: InvalidRequest (400) for a bad CAR, whatever `inTransaction` throws, the source's errors.
+   */
+  async importRepo(args: RepoImportArgs, inTransaction: () => void): Promise<ImportedRepo> {
+    const { did } = args
+    return this.lock.run(did, () =>
+      importRepoCar(this.importStaging, args, (importId, imported) => {
+        this.sequencer.writeTransaction(() => {
+          inTransaction()
+          // An export of the old repo still streaming keeps reading its blocks from the retired copies.
+          if (this.exports.isExporting(did)) this.blockStmts.retireRepoBlocks.run(did)
+          this.blobs.unlinkRepo(did)
+          this.records.deleteRepo(did)
+          this.blockStmts.removeRepoBlocks.run(did)
+          this.importStaging.promote(importId, did, imported.rev)
+          this.blockStmts.setRoot.run(did, imported.commit.toString(), imported.rev, new Date().toISOString())
+        })
+      }),
+    )
   }
 
   root(did: string): { cid: Cid; rev: string } | null {
