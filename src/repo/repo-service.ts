@@ -16,7 +16,9 @@ import {
   MAX_COMMIT_BLOCKS_BYTES,
   syncEventBody,
 } from '../protocol/events.ts'
+import { TID } from '@atproto/common-web'
 import { decode as cborDecode } from '@ipld/dag-cbor'
+import { decodeSignedCommit, isSignedBy } from '../protocol/commit.ts'
 import { CID } from 'multiformats/cid'
 import { InvalidRequestError } from '../errors.ts'
 import { streamRepoCar, type RepoCar } from './car-stream.ts'
@@ -26,7 +28,7 @@ import { KeyedLock } from '../util/keyed-lock.ts'
 import { defaultExportLimits, RepoExports, type RepoExportLimits } from './repo-exports.ts'
 import type { PreparedWrite } from './prepare.ts'
 import type { RecordIndex } from './record-index.ts'
-import { RepoReader } from './repo-reader.ts'
+import { RepoReader, type CommitBlock } from './repo-reader.ts'
 import { RepoBlockStatements, SqlRepoStorage } from './sql-storage.ts'
 import { WriteBatch, type NetChange } from './write-batch.ts'
 
@@ -160,6 +162,33 @@ export class RepoService {
         })
       }),
     )
+  }
+
+  /**
+   * Run `inTransaction` in one write transaction under the repo lock, with the head commit signed by the account's
+   * own key: a head another key signed (a repo imported from the account's old PDS) is first re-signed, same tree and
+   * a new rev (@atproto/repo formatResignCommit), and stored in that transaction. Activation uses it: relays check
+   * the #sync commit's signature against the DID document, which names our key once the account has moved here, and
+   * take its rev as newer than anything the old PDS sent. (The reference announces the imported commit as it is.)
+   * `inTransaction` gets the head commit block, null without a repo.
+   */
+  async withOwnSignedHead<T>(did: string, inTransaction: (head: CommitBlock | null) => T): Promise<T> {
+    return this.lock.run(did, async () => {
+      const storage = this.storage(did)
+      const head = this.reader.commitBlock(did)
+      let resigned: CommitData | null = null
+      if (head) {
+        const key = await this.signingKey(did)
+        if (!(await isSignedBy(decodeSignedCommit(head.bytes), key.did()))) {
+          const repo = await Repo.load(storage, head.cid)
+          resigned = await repo.formatResignCommit(TID.nextStr(head.rev), key)
+        }
+      }
+      return this.sequencer.writeTransaction(() => {
+        if (resigned) storage.applyCommitSync(resigned, () => false, this.exports.isExporting(did))
+        return inTransaction(this.reader.commitBlock(did))
+      })
+    })
   }
 
   root(did: string): { cid: Cid; rev: string } | null {
