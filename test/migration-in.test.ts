@@ -5,7 +5,6 @@
 // the way (service JWTs, CARs of every broken kind, an active account) changes nothing.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { EventEmitter, once } from 'node:events'
 import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { gzipSync } from 'node:zlib'
@@ -19,16 +18,15 @@ import * as plcLib from '@did-plc/lib'
 import * as cbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { createLogger } from '../src/logger.ts'
 import { blockFrame, varint, type CarBlock } from '../src/protocol/car.ts'
 import { repoImports } from '../src/repo/repo-import.ts'
 import { FirehoseClient } from './helpers/firehose-client.ts'
+import { captureLog } from './helpers/log-capture.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { createUser, startPds, uniqueHandle, xrpc, type TestPds } from './helpers/pds.ts'
 import { checkCommitEvent, signingDidKey } from './helpers/repo-check.ts'
 
 type User = Awaited<ReturnType<typeof createUser>>
-type LogLine = Record<string, any>
 
 const CAR = 'application/vnd.ipld.car'
 const CREATE_ACCOUNT = 'com.atproto.server.createAccount'
@@ -44,27 +42,7 @@ describe('migration in: an account moves from one Aurora to another', () => {
   /** The new PDS's DID: the audience of the old PDS's service JWTs. */
   let newDid: string
   let bob: User
-  const lines: LogLine[] = []
-  const logged = new EventEmitter()
-  // pino writes each line synchronously to a plain { write } destination.
-  const log = createLogger('info', {
-    destination: {
-      write: (line: string) => {
-        lines.push(JSON.parse(line))
-        logged.emit('line')
-      },
-    },
-  })
-
-  /** The first line from index `from` on matching `pred`, awaited (at most 10 s). */
-  async function awaitLine(from: number, pred: (l: LogLine) => boolean): Promise<LogLine> {
-    const signal = AbortSignal.timeout(10_000)
-    for (;;) {
-      const found = lines.slice(from).find(pred)
-      if (found) return found
-      await once(logged, 'line', { signal })
-    }
-  }
+  const { log, lines, awaitLine } = captureLog()
 
   before(async () => {
     plc = await startPlc()
@@ -460,7 +438,7 @@ describe('migration in: an account moves from one Aurora to another', () => {
       req.on('error', () => {})
       req.write(good.subarray(0, Math.floor(good.length / 2)))
       // Gone once the import is reading: the server sees a body that stops.
-      await awaitLine(from, (l) => l.msg === 'repo import: receiving the CAR' && l.did === carol.did)
+      await awaitLine((l) => l.msg === 'repo import: receiving the CAR' && l.did === carol.did, from)
       req.destroy()
       const end = await ended
       assert.equal(end.ok, false)

@@ -142,6 +142,7 @@ async function verifyCommit(
   root: CID,
   signingKey: string,
 ): Promise<SignedCommit> {
+  if (root.code !== DAG_CBOR) throw new InvalidRequestError('The CAR root is not a DAG-CBOR block (a commit)')
   const bytes = staging.getBlock(id, root)
   if (!bytes) throw new InvalidRequestError(`The CAR lacks its root block ${root.toString()} (the commit)`)
   const commit = decodeSignedCommit(bytes)
