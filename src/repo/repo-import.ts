@@ -63,7 +63,7 @@ export const repoImports = new EventEmitter<{ end: [info: { did: string; ok: boo
 class MissingBlockError extends Error {}
 
 /**
- * Stream, verify and stage `car` (steps 1 and 2 above), then call `swap(id, commit)` for step 3; the staged rows are
+ * Stream, verify and stage `car` (steps 1 and 2 above), then call `swap(id, imported)` for step 3; the staged rows are
  * deleted afterwards in any case. Throws InvalidRequestError (400) for anything wrong with the CAR; errors of the
  * source (a client that hung up) pass through.
  */
