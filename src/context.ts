@@ -25,6 +25,7 @@ import { IdentityInfoService } from './identity/identity-info.ts'
 import { keypairFromHex } from './identity/keys.ts'
 import { PlcService } from './identity/plc.ts'
 import { ServiceAuth } from './identity/service-auth.ts'
+import { ServiceJwtVerifier } from './identity/service-jwt.ts'
 import { createRateLimiter, type RateLimiter } from './ratelimit/index.ts'
 import { createRelayNotifier, type RelayNotifier } from './relay/notifier.ts'
 import { IdentityResolver } from './identity/resolver.ts'
@@ -99,7 +100,14 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const handleClaims = new HandleClaims(store)
   const rateLimiter = createRateLimiter(cfg, { log })
   const signingKey = signingKeyCache(store)
-  const auth = new AuthVerifier(tokens, sessions, cfg.secrets.adminPassword, rateLimiter.adminFailures)
+  const auth = new AuthVerifier(
+    tokens,
+    sessions,
+    cfg.secrets.adminPassword,
+    rateLimiter.adminFailures,
+    // A migrating account's old PDS vouches for it with a service JWT (createAccount with a did).
+    new ServiceJwtVerifier({ serviceDid: cfg.serviceDid, signingKey: (did, fresh) => identity.atprotoKey(did, fresh) }),
+  )
   const serviceAuth = new ServiceAuth(signingKey)
   const repo = new RepoService({
     db,
@@ -110,7 +118,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     onBlobsUnlinked: (did, cids) => blobStore.deleteOrphans(did, cids),
     exportLimits: { maxConcurrent: cfg.repoExport.maxConcurrent, idleMs: cfg.repoExport.idleTimeoutMs },
   })
-  const accounts = new AccountService({ cfg, store, plc, sessions, invites, appPasswords, repo, sequencer, handleClaims })
+  const accounts = new AccountService({ cfg, store, plc, identity, sessions, invites, appPasswords, repo, sequencer, handleClaims })
   const accountStatus = new AccountStatusService({
     db,
     store,

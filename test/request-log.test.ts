@@ -2,15 +2,15 @@
 // failure one warn line without it, real failures an error line with the stack; each with the id the response's
 // X-Request-Id carries. Read from a real server whose logger writes to an array here.
 import assert from 'node:assert/strict'
-import { EventEmitter, once } from 'node:events'
+import { once } from 'node:events'
 import http from 'node:http'
 import { PassThrough } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { createLogger } from '../src/logger.ts'
+import { captureLog, type LogLine } from './helpers/log-capture.ts'
 import type { TestPlc } from './helpers/plc.ts'
 import { createUser, freePort, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
 
-type LogLine = Record<string, any>
 const INFO = 30
 const WARN = 40
 const ERROR = 50
@@ -18,27 +18,7 @@ const ERROR = 50
 describe('request logs', () => {
   let plc: TestPlc
   let pds: TestPds
-  const lines: LogLine[] = []
-  const logged = new EventEmitter()
-  // pino writes each line synchronously to a plain { write } destination, so a line is here when the response is.
-  const log = createLogger('info', {
-    destination: {
-      write: (line: string) => {
-        lines.push(JSON.parse(line))
-        logged.emit('line')
-      },
-    },
-  })
-
-  /** The first line matching `pred`, awaited (at most 10 s) for requests that end without a response to read. */
-  async function awaitLine(pred: (l: LogLine) => boolean): Promise<LogLine> {
-    const signal = AbortSignal.timeout(10_000)
-    for (;;) {
-      const found = lines.find(pred)
-      if (found) return found
-      await once(logged, 'line', { signal })
-    }
-  }
+  const { log, lines, awaitLine } = captureLog()
 
   before(async () => ({ plc, pds } = await startServers({ log })))
   after(() => stopServers({ plc, pds }))

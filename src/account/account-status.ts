@@ -84,22 +84,24 @@ export class AccountStatusService {
   }
 
   /**
-   * Serve the repo again, after checking that the DID document still names this PDS and the account's key (the
-   * reference's guard for migrated accounts). Sequences #account, #identity and #sync like the reference.
+   * Serve the repo again, after checking that the DID document names this PDS and the account's key and, for a
+   * did:plc, that the directory still lists our rotation key (the reference's guard, which makes it the last step of
+   * a migration here). Sequences #account, #identity and #sync like the reference; an imported head commit is
+   * re-signed with the account's key first (RepoService.withOwnSignedHead), so the #sync verifies against the DID
+   * document. Errors: AccountNotFound (taken down), the DID document checks (400), an unreachable directory (502).
    */
   async activate(did: string): Promise<RepoStatus> {
     const before = this.account(did)
     if (before.takedown_ref) throw new InvalidRequestError('Account has been taken down', 'AccountNotFound')
-    await this.assertDidDocPointsHere(before)
-    return this.deps.sequencer.writeTransaction(() => {
+    await this.assertDidDocForService(before)
+    return this.deps.repo.withOwnSignedHead(did, (head) => {
       const account = this.account(did)
       if (account.takedown_ref) throw new InvalidRequestError('Account has been taken down', 'AccountNotFound')
       this.deps.store.setDeactivated(did, null)
       const status = this.sequenceStatusNow(did)
       this.deps.sequencer.append(did, 'identity', identityEventBody(did, account.handle))
       // Read inside the transaction, so the #sync names the same commit a concurrent write would follow.
-      const commit = this.deps.repo.reader.commitBlock(did)
-      if (commit) this.deps.sequencer.append(did, 'sync', syncEventBody(did, commit))
+      if (head) this.deps.sequencer.append(did, 'sync', syncEventBody(did, head))
       return status
     })
   }
@@ -165,12 +167,19 @@ export class AccountStatusService {
    */
   async didDocIsValid(did: string): Promise<boolean> {
     try {
-      if (did.startsWith('did:plc:') && !(await this.deps.plc.holdsOurRotationKey(did))) return false
-      await this.assertDidDocPointsHere(this.account(did))
+      await this.assertDidDocForService(this.account(did))
       return true
     } catch {
       return false
     }
+  }
+
+  /** The reference's assertValidDidDocumentForService: our rotation key (did:plc), then endpoint and signing key. */
+  private async assertDidDocForService(account: AccountRow): Promise<void> {
+    if (account.did.startsWith('did:plc:') && !(await this.deps.plc.holdsOurRotationKey(account.did))) {
+      throw new InvalidRequestError('Server rotation key not included in PLC DID data')
+    }
+    await this.assertDidDocPointsHere(account)
   }
 
   private async assertDidDocPointsHere(account: AccountRow): Promise<void> {

@@ -9,7 +9,7 @@
 // directory changes nothing here. Unlike the reference, the #identity event commits with the handle (the reference
 // sequences it afterwards and only logs a failure).
 import type { IdentityResolver } from '../identity/resolver.ts'
-import { ensureServiceHandleRules, isUnderServiceDomain, normalizeHandle } from '../identity/handles.ts'
+import { validateHandleForDid } from '../identity/handles.ts'
 import type { PlcService } from '../identity/plc.ts'
 import { identityEventBody } from '../protocol/events.ts'
 import type { Sequencer } from '../sequencer/sequencer.ts'
@@ -71,21 +71,9 @@ export class HandleService {
     })
   }
 
-  /** The normalised handle, if `did` may have it (the reference's normalizeAndValidateHandle with a DID). */
-  private async validate(did: string, input: string): Promise<string> {
-    const handle = normalizeHandle(input)
-    if (isUnderServiceDomain(handle, this.deps.serviceDomains)) {
-      ensureServiceHandleRules(handle, this.deps.serviceDomains)
-      return handle
-    }
-    let resolved: string | undefined
-    try {
-      resolved = await this.deps.identity.handle(handle)
-    } catch {
-      resolved = undefined
-    }
-    if (resolved !== did) throw new InvalidRequestError('External handle did not resolve to DID')
-    return handle
+  /** The normalised handle, if `did` may have it (see validateHandleForDid). */
+  private validate(did: string, input: string): Promise<string> {
+    return validateHandleForDid(input, did, this.deps.serviceDomains, (handle) => this.deps.identity.handle(handle))
   }
 
   /**

@@ -42,6 +42,7 @@ import listRecords from './com/atproto/repo/listRecords.ts'
 import putRecord from './com/atproto/repo/putRecord.ts'
 import uploadBlob from './com/atproto/repo/uploadBlob.ts'
 import listMissingBlobs from './com/atproto/repo/listMissingBlobs.ts'
+import importRepo from './com/atproto/repo/importRepo.ts'
 import activateAccount from './com/atproto/server/activateAccount.ts'
 import deactivateAccount from './com/atproto/server/deactivateAccount.ts'
 import deleteAccountAdmin from './com/atproto/admin/deleteAccount.ts'
@@ -76,7 +77,8 @@ const route = (
 // prettier-ignore
 export const routes: readonly Route[] = [
   route('com.atproto.server.describeServer',     'query',     'none',          describeServer),
-  route('com.atproto.server.createAccount',      'procedure', 'none',          createAccount, [perIp('createAccount')]),
+  // A migrating account's old PDS speaks for it with a service JWT (createAccount with `did`).
+  route('com.atproto.server.createAccount',      'procedure', 'optionalServiceAuth', createAccount, [perIp('createAccount')]),
   route('com.atproto.server.createSession',      'procedure', 'none',          createSession, [loginAttempts, perIp('loginIp')]),
   route('com.atproto.server.getSession',         'query',     'access',        getSession),
   route('com.atproto.server.refreshSession',     'procedure', 'refresh',       refreshSession),
@@ -122,6 +124,8 @@ export const routes: readonly Route[] = [
   route('com.atproto.repo.listRecords',          'query',     'none',          listRecords),
   route('com.atproto.repo.describeRepo',         'query',     'none',          describeRepo),
   route('com.atproto.repo.listMissingBlobs',     'query',     'access',        listMissingBlobs),
+  // Migration in: only for an account not yet activated here; a real login, as the reference (ACCESS_FULL).
+  route('com.atproto.repo.importRepo',           'procedure', 'accessFull',    importRepo),
   route('com.atproto.server.deactivateAccount',  'procedure', 'accessFull',    deactivateAccount),
   route('com.atproto.server.activateAccount',    'procedure', 'accessFull',    activateAccount),
   route('com.atproto.admin.updateSubjectStatus', 'procedure', 'admin',         updateSubjectStatus),

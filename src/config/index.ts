@@ -42,6 +42,13 @@ export type Config = Readonly<{
   logLevel: string
   maxRequestBytes: number
   blobUploadLimit: number
+  /** com.atproto.repo.importRepo: accounts moving here bring their repo as a CAR (src/repo/repo-import.ts). */
+  repoImport: Readonly<{
+    /** false: importRepo answers 'Service is not accepting repo imports' (the reference's PDS_ACCEPTING_REPO_IMPORTS). */
+    accepting: boolean
+    /** Largest CAR body, in bytes after any Content-Encoding is undone; larger → 413 PayloadTooLarge. */
+    maxBytes: number
+  }>
   secrets: Secrets
   federation: Readonly<{
     enabled: boolean
@@ -348,6 +355,10 @@ const envSchema = z.object({
   // the worst shapes (many tiny values), so this also bounds how long one write can hold the server.
   PDS_MAX_REQUEST_BYTES: z.coerce.number().int().positive().default(150 * 1024),
   PDS_BLOB_UPLOAD_LIMIT: z.coerce.number().int().positive().default(50 * 1024 * 1024),
+  // The reference's names. Its size default is its blob limit (5 MB), too small for an account with years of posts;
+  // the CAR streams to disk, so the cap bounds disk use and time, not memory.
+  PDS_ACCEPTING_REPO_IMPORTS: bool.default(true),
+  PDS_MAX_REPO_IMPORT_SIZE: z.coerce.number({ message: 'expected a number of bytes' }).int().positive().default(1024 ** 3),
   PDS_FEDERATION_ENABLED: bool.default(false),
   PDS_FEDERATION_RELAY_URLS: relayUrlList.optional(),
   PDS_CRAWLERS: relayUrlList.optional(),
@@ -481,6 +492,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     logLevel: e.PDS_LOG_LEVEL,
     maxRequestBytes: e.PDS_MAX_REQUEST_BYTES,
     blobUploadLimit: e.PDS_BLOB_UPLOAD_LIMIT,
+    repoImport: Object.freeze({ accepting: e.PDS_ACCEPTING_REPO_IMPORTS, maxBytes: e.PDS_MAX_REPO_IMPORT_SIZE }),
     secrets: Object.freeze(secrets),
     federation: Object.freeze({
       enabled: federationEnabled,

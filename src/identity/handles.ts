@@ -31,6 +31,28 @@ export function normalizeServiceHandle(input: string, serviceDomains: readonly s
   return handle
 }
 
+/**
+ * The normalised handle, if account `did` may have it (the reference's AccountManager.normalizeAndValidateHandle with
+ * a DID): a service-domain handle under ensureServiceHandleRules, or any other domain whose DNS TXT / well-known
+ * names `did` (`resolve`: the handle's DID, undefined when it does not resolve; a throw counts as not resolving).
+ * Errors (400): InvalidHandle, HandleNotAvailable (reserved), InvalidRequest 'External handle did not resolve to DID'.
+ */
+export async function validateHandleForDid(
+  input: string,
+  did: string,
+  serviceDomains: readonly string[],
+  resolve: (handle: string) => Promise<string | undefined>,
+): Promise<string> {
+  const handle = normalizeHandle(input)
+  if (isUnderServiceDomain(handle, serviceDomains)) {
+    ensureServiceHandleRules(handle, serviceDomains)
+    return handle
+  }
+  const resolved = await resolve(handle).catch(() => undefined)
+  if (resolved !== did) throw new InvalidRequestError('External handle did not resolve to DID')
+  return handle
+}
+
 /** Whether a normalised handle ends in one of the service domains (the reference's isServiceDomain). */
 export function isUnderServiceDomain(handle: string, serviceDomains: readonly string[]): boolean {
   return serviceDomains.some((d) => handle.endsWith(d))

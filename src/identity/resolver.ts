@@ -59,6 +59,14 @@ export class IdentityResolver {
     return (await this.load()).id.did.resolveAtprotoData(did, forceRefresh)
   }
 
+  /**
+   * The DID document's atproto signing key as a did:key (the key its repo commits and service JWTs are signed with).
+   * Throws when the DID cannot be resolved or its document has no usable key.
+   */
+  async atprotoKey(did: string, forceRefresh = false): Promise<string> {
+    return (await this.load()).id.did.resolveAtprotoKey(did, forceRefresh)
+  }
+
   /** DNS TXT and https well-known resolution of a handle (never cached); undefined when neither answers. */
   async handle(handle: string): Promise<string | undefined> {
     return (await this.load()).id.handle.resolve(handle)

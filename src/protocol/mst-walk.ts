@@ -8,6 +8,9 @@ export type Block = { cid: CID; bytes: Uint8Array }
 /** Returns a block's bytes or throws: a stored repo missing a block is corrupt, not a client error. */
 export type BlockGetter = (cid: CID) => Uint8Array
 
+/** A commit or MST node that is not what the repo format says (a stored repo never has one; an imported CAR may). */
+export class MalformedRepoError extends Error {}
+
 type Entry = { p: number; k: Uint8Array; v: CID; t: CID | null }
 type NodeData = { l: CID | null; e: Entry[] }
 
@@ -19,8 +22,15 @@ export function decodeCommit(bytes: Uint8Array): { did: string; rev: string; dat
 }
 
 function decodeNode(bytes: Uint8Array): NodeData {
-  const node = cborDecode(bytes) as NodeData
-  if (!node || !Array.isArray(node.e)) throw new Error('malformed MST node')
+  let node: NodeData
+  try {
+    node = cborDecode(bytes) as NodeData
+  } catch {
+    throw new MalformedRepoError('MST node is not DAG-CBOR')
+  }
+  if (!node || !Array.isArray(node.e) || (node.l !== null && !CID.asCID(node.l))) {
+    throw new MalformedRepoError('malformed MST node')
+  }
   return node
 }
 
@@ -28,18 +38,52 @@ function decodeNode(bytes: Uint8Array): NodeData {
 export function* fullRepoBlocks(get: BlockGetter, commitCid: CID): Generator<Block> {
   const commitBytes = get(commitCid)
   yield { cid: commitCid, bytes: commitBytes }
-  yield* walkNode(get, decodeCommit(commitBytes).data)
+  for (const { cid, bytes } of walkTree(get, decodeCommit(commitBytes).data)) yield { cid, bytes }
 }
 
-function* walkNode(get: BlockGetter, cid: CID): Generator<Block> {
+/** A block of the tree; `key` (collection/rkey) marks a record, absent on MST nodes. */
+export type TreeBlock = Block & { key?: string }
+
+/**
+ * A layer can be at most 128 (a SHA-256 has 256 leading zero bits at most, two per layer), so a deeper tree is
+ * malformed: this bounds the walk's recursion whatever a CAR claims.
+ */
+const MAX_TREE_DEPTH = 129
+
+/**
+ * The MST under `dataCid` in pre-order: each node, its left subtree, then each entry's record (with its full key) and
+ * right subtree, so records come out in key order. Throws on a malformed node, keys not strictly increasing (a
+ * valid tree's in-order walk is sorted, which also rules out a subtree reached twice), or a tree deeper than any
+ * real one. Missing blocks are whatever `get` throws.
+ */
+export function* walkTree(get: BlockGetter, dataCid: CID): Generator<TreeBlock> {
+  const last = { key: null as Buffer | null }
+  yield* walkNode(get, dataCid, 0, last)
+}
+
+function* walkNode(get: BlockGetter, cid: CID, depth: number, last: { key: Buffer | null }): Generator<TreeBlock> {
+  if (depth >= MAX_TREE_DEPTH) throw new MalformedRepoError('MST deeper than any valid tree')
   const bytes = get(cid)
   yield { cid, bytes }
   const node = decodeNode(bytes)
-  if (node.l) yield* walkNode(get, node.l)
+  if (node.l) yield* walkNode(get, node.l, depth + 1, last)
+  let prevKey: Buffer = Buffer.alloc(0)
   for (const entry of node.e) {
-    yield { cid: entry.v, bytes: get(entry.v) }
-    if (entry.t) yield* walkNode(get, entry.t)
+    const key = entryKey(entry, prevKey)
+    if (last.key && Buffer.compare(key, last.key) <= 0) throw new MalformedRepoError('MST keys out of order')
+    last.key = prevKey = key
+    yield { cid: entry.v, bytes: get(entry.v), key: key.toString('utf8') }
+    if (entry.t) yield* walkNode(get, entry.t, depth + 1, last)
   }
+}
+
+/** An entry's full key: `p` bytes of the previous entry's key, then its own suffix `k`. */
+function entryKey(entry: Entry, prevKey: Buffer): Buffer {
+  if (!Number.isInteger(entry.p) || entry.p < 0 || entry.p > prevKey.length || !(entry.k instanceof Uint8Array)) {
+    throw new MalformedRepoError('malformed MST entry')
+  }
+  if (!CID.asCID(entry.v) || (entry.t !== null && !CID.asCID(entry.t))) throw new MalformedRepoError('malformed MST entry')
+  return Buffer.concat([prevKey.subarray(0, entry.p), entry.k])
 }
 
 /**
@@ -55,11 +99,11 @@ export function pathToKey(get: BlockGetter, dataCid: CID, key: string): { nodes:
     nodes.push({ cid: next, bytes })
     const node = decodeNode(bytes)
     // Entries are sorted; each key shares a prefix of length p with the previous one.
-    let prevKey = Buffer.alloc(0)
+    let prevKey: Buffer = Buffer.alloc(0)
     let below: CID | null = node.l
     next = null
     for (const entry of node.e) {
-      const full = Buffer.concat([prevKey.subarray(0, entry.p), entry.k])
+      const full = entryKey(entry, prevKey)
       const cmp = Buffer.compare(full, target)
       if (cmp === 0) return { nodes, value: entry.v }
       if (cmp > 0) break

@@ -5,6 +5,9 @@ import { carFile } from '../protocol/car.ts'
 import { decodeCommit, pathToKey, type Block } from '../protocol/mst-walk.ts'
 import type { RepoBlockStatements } from './sql-storage.ts'
 
+/** A commit block with its CID and rev. */
+export type CommitBlock = { cid: CID; rev: string; bytes: Uint8Array }
+
 export class RepoReader {
   private readonly stmts: RepoBlockStatements
 
@@ -30,7 +33,7 @@ export class RepoReader {
   }
 
   /** The current commit block, for #sync events. */
-  commitBlock(did: string): { cid: CID; rev: string; bytes: Uint8Array } | null {
+  commitBlock(did: string): CommitBlock | null {
     const root = this.root(did)
     return root ? { ...root, bytes: this.getter(did)(root.cid) } : null
   }

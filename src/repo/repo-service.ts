@@ -16,15 +16,19 @@ import {
   MAX_COMMIT_BLOCKS_BYTES,
   syncEventBody,
 } from '../protocol/events.ts'
+import { TID } from '@atproto/common-web'
 import { decode as cborDecode } from '@ipld/dag-cbor'
+import { decodeSignedCommit, isSignedBy } from '../protocol/commit.ts'
 import { CID } from 'multiformats/cid'
 import { InvalidRequestError } from '../errors.ts'
 import { streamRepoCar, type RepoCar } from './car-stream.ts'
+import { ImportStaging } from './import-staging.ts'
+import { importRepoCar, type ImportedRepo, type RepoImportArgs } from './repo-import.ts'
 import { KeyedLock } from '../util/keyed-lock.ts'
 import { defaultExportLimits, RepoExports, type RepoExportLimits } from './repo-exports.ts'
 import type { PreparedWrite } from './prepare.ts'
 import type { RecordIndex } from './record-index.ts'
-import { RepoReader } from './repo-reader.ts'
+import { RepoReader, type CommitBlock } from './repo-reader.ts'
 import { RepoBlockStatements, SqlRepoStorage } from './sql-storage.ts'
 import { WriteBatch, type NetChange } from './write-batch.ts'
 
@@ -53,6 +57,7 @@ export class RepoService {
   private readonly blobs: BlobIndex
   private readonly signingKey: (did: string) => Promise<Keypair>
   private readonly onBlobsUnlinked: (did: string, cids: string[]) => Promise<void>
+  private readonly importStaging: ImportStaging
   /** CAR exports in progress: their cap, idle deadline, and the repos whose removed blocks are kept for them. */
   readonly exports: RepoExports
 
@@ -77,6 +82,9 @@ export class RepoService {
     this.blobs = deps.blobs
     this.signingKey = deps.signingKey
     this.onBlobsUnlinked = deps.onBlobsUnlinked
+    this.importStaging = new ImportStaging(deps.db)
+    // Built before the server takes requests: what imports staged is left over from a crash.
+    this.importStaging.sweep()
   }
 
   /** Synchronous point reads (roots, proofs, blocks) for the sync endpoints, on the same statements. */
@@ -101,11 +109,19 @@ export class RepoService {
    * #commit, #sync. Call inside `sequencer.writeTransaction`, after the account row exists.
    */
   applyInit(did: string, handle: string, init: PreparedInit): void {
-    this.storage(did).applyCommitSync(init.commit)
+    this.storeInit(did, init)
     this.sequencer.append(did, 'identity', identityEventBody(did, handle))
     this.sequencer.append(did, 'account', accountEventBody(did, true))
     this.sequencer.append(did, 'commit', init.commitBody)
     this.sequencer.append(did, 'sync', init.syncBody)
+  }
+
+  /**
+   * Store the first commit without a word to the firehose: an account migrating here stays unannounced until it is
+   * activated (as in the reference). Call inside `sequencer.writeTransaction`, after the account row exists.
+   */
+  storeInit(did: string, init: PreparedInit): void {
+    this.storage(did).applyCommitSync(init.commit)
   }
 
   /**
@@ -120,6 +136,57 @@ export class RepoService {
         this.blockStmts.removeRepoBlocks.run(did)
         this.blockStmts.purgeRetired.run(did)
         alsoInTransaction()
+      })
+    })
+  }
+
+  /**
+   * Replace the repo with the one in a CAR (importRepo; src/repo/repo-import.ts says what is verified), under the repo
+   * lock from the first byte read to the swap, so no write or other import interleaves. `inTransaction` runs first in
+   * the swap's transaction: the caller's last check that the account may still import (it throws to refuse). Nothing
+   * is sequenced. Errors: InvalidRequest (400) for a bad CAR, whatever `inTransaction` throws, the source's errors.
+   */
+  async importRepo(args: RepoImportArgs, inTransaction: () => void): Promise<ImportedRepo> {
+    const { did } = args
+    return this.lock.run(did, () =>
+      importRepoCar(this.importStaging, args, (importId, imported) => {
+        this.sequencer.writeTransaction(() => {
+          inTransaction()
+          // An export of the old repo still streaming keeps reading its blocks from the retired copies.
+          if (this.exports.isExporting(did)) this.blockStmts.retireRepoBlocks.run(did)
+          this.blobs.unlinkRepo(did)
+          this.records.deleteRepo(did)
+          this.blockStmts.removeRepoBlocks.run(did)
+          this.importStaging.promote(importId, did, imported.rev)
+          this.blockStmts.setRoot.run(did, imported.commit.toString(), imported.rev, new Date().toISOString())
+        })
+      }),
+    )
+  }
+
+  /**
+   * Run `inTransaction` in one write transaction under the repo lock, with the head commit signed by the account's
+   * own key: a head another key signed (a repo imported from the account's old PDS) is first re-signed, same tree and
+   * a new rev (@atproto/repo formatResignCommit), and stored in that transaction. Activation uses it: relays check
+   * the #sync commit's signature against the DID document, which names our key once the account has moved here, and
+   * take its rev as newer than anything the old PDS sent. (The reference announces the imported commit as it is.)
+   * `inTransaction` gets the head commit block, null without a repo.
+   */
+  async withOwnSignedHead<T>(did: string, inTransaction: (head: CommitBlock | null) => T): Promise<T> {
+    return this.lock.run(did, async () => {
+      const storage = this.storage(did)
+      const head = this.reader.commitBlock(did)
+      let resigned: CommitData | null = null
+      if (head) {
+        const key = await this.signingKey(did)
+        if (!(await isSignedBy(decodeSignedCommit(head.bytes), key.did()))) {
+          const repo = await Repo.load(storage, head.cid)
+          resigned = await repo.formatResignCommit(TID.nextStr(head.rev), key)
+        }
+      }
+      return this.sequencer.writeTransaction(() => {
+        if (resigned) storage.applyCommitSync(resigned, () => false, this.exports.isExporting(did))
+        return inTransaction(this.reader.commitBlock(did))
       })
     })
   }

@@ -24,6 +24,7 @@ export class RepoBlockStatements {
   readonly getRoot
   readonly setRoot
   readonly retireBlock
+  readonly retireRepoBlocks
   readonly getRetiredBlock
   readonly purgeRetired
   /**
@@ -57,6 +58,10 @@ export class RepoBlockStatements {
     this.retireBlock = db.prepare(
       `INSERT OR IGNORE INTO temp.repo_block_retired (did, cid, rev, content)
        SELECT did, cid, rev, content FROM repo_block WHERE did = ? AND cid = ?`,
+    )
+    this.retireRepoBlocks = db.prepare(
+      `INSERT OR IGNORE INTO temp.repo_block_retired (did, cid, rev, content)
+       SELECT did, cid, rev, content FROM repo_block WHERE did = ?`,
     )
     this.getRetiredBlock = db.prepare('SELECT content FROM temp.repo_block_retired WHERE did = ? AND cid = ?').pluck()
     this.purgeRetired = db.prepare('DELETE FROM temp.repo_block_retired WHERE did = ?')

@@ -5,6 +5,7 @@ import type { Request } from 'express'
 import { ACCESS_FULL, ACCESS_PRIVILEGED, ACCESS_STANDARD, AuthScope } from '../account/scopes.ts'
 import type { SessionService } from '../account/sessions.ts'
 import type { TokenService } from '../account/tokens.ts'
+import type { ServiceJwtVerifier } from '../identity/service-jwt.ts'
 import type { FailureGuard } from '../ratelimit/index.ts'
 import { AuthRequiredError, InvalidRequestError, PdsError } from './errors.ts'
 
@@ -16,6 +17,7 @@ export type AuthKind =
   | 'refresh' // the refresh token of a session
   | 'admin' // HTTP Basic admin:<PDS_ADMIN_PASSWORD>
   | 'optionalAccessOrAdmin' // a login (app passwords included) or the operator when credentials are sent, anyone otherwise (see `rejected`)
+  | 'optionalServiceAuth' // a service JWT for this method when a Bearer token is sent (it must verify), anyone otherwise
 
 export type UserCredentials = {
   type: 'user'
@@ -33,6 +35,8 @@ export type Credentials =
   | { type: 'none'; rejected?: PdsError }
   | { type: 'admin' }
   | UserCredentials
+  /** A verified service JWT: `did` is its issuer (an account's old PDS speaking for the account, when it migrates). */
+  | { type: 'service'; did: string }
 
 const ACCESS_SCOPES: Record<'access' | 'accessPrivileged' | 'accessFull', readonly AuthScope[]> = {
   access: ACCESS_STANDARD,
@@ -45,13 +49,24 @@ export class AuthVerifier {
   private readonly sessions: SessionService
   private readonly adminPasswordDigest: Buffer
   private readonly adminFailures?: FailureGuard
+  private readonly serviceJwts?: ServiceJwtVerifier
 
-  /** `adminFailures`: counts wrong admin passwords per client and refuses (429) any once over its limit. */
-  constructor(tokens: TokenService, sessions: SessionService, adminPassword: string, adminFailures?: FailureGuard) {
+  /**
+   * `adminFailures`: counts wrong admin passwords per client and refuses (429) any once over its limit.
+   * `serviceJwts`: verifies service JWTs (optionalServiceAuth); without it such tokens are refused.
+   */
+  constructor(
+    tokens: TokenService,
+    sessions: SessionService,
+    adminPassword: string,
+    adminFailures?: FailureGuard,
+    serviceJwts?: ServiceJwtVerifier,
+  ) {
     this.tokens = tokens
     this.sessions = sessions
     this.adminPasswordDigest = sha256(adminPassword)
     this.adminFailures = adminFailures
+    this.serviceJwts = serviceJwts
   }
 
   async verify(kind: AuthKind, req: Request): Promise<Credentials> {
@@ -70,6 +85,14 @@ export class AuthVerifier {
           if (err instanceof PdsError) return { type: 'none', rejected: err }
           throw err
         }
+      case 'optionalServiceAuth': {
+        // As the reference's userServiceAuthOptional: a Bearer token must be a valid service JWT for this very method
+        // (an access token is refused by its type); other schemes, or none, call anonymously.
+        if (!req.headers.authorization?.startsWith('Bearer ')) return { type: 'none' }
+        if (!this.serviceJwts) throw new AuthRequiredError('Service auth is not accepted here')
+        const claims = await this.serviceJwts.verify(bearer(req), String(req.params.nsid))
+        return { type: 'service', did: claims.iss }
+      }
       case 'refresh': {
         const claims = await this.tokens.verifyRefresh(bearer(req))
         // Only the session's current token, or a spent one inside its grace, speaks for it; any other is refused

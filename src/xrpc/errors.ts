@@ -71,6 +71,10 @@ export function toXrpcError(err: unknown): XRPCError {
   if (e?.type && e.status && e.status >= 400 && e.status < 500) {
     return toXrpcError(new InvalidRequestError(e.message ?? 'Invalid request body'))
   }
+  // A body that does not decode with its Content-Encoding (zlib's Z_DATA_ERROR, Z_BUF_ERROR…): the client's bytes.
+  if (/^Z_/.test(String((err as NodeJS.ErrnoException)?.code))) {
+    return toXrpcError(new InvalidRequestError('Request body does not decode with its Content-Encoding'))
+  }
   // The client hung up mid-body (node's IncomingMessage 'aborted', ECONNRESET): its doing, not a bug of ours.
   if ((err as NodeJS.ErrnoException)?.code === 'ECONNRESET' && e.message === 'aborted') {
     return toXrpcError(new InvalidRequestError('Request aborted by the client'))

@@ -1,15 +1,13 @@
 import { declaredMimeType } from '../../../../blob/mime-type.ts'
-import { userOf } from '../../../../xrpc/auth.ts'
 import { PayloadTooLargeError } from '../../../../xrpc/errors.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
-import { repoForWrite } from './util.ts'
+import { ownAccountForUpload } from './util.ts'
 
 export default defineMethod({
   rawInput: true,
   handler: async ({ ctx, auth, req }) => {
-    const did = userOf(auth).did
-    // Same rule as record writes: an inactive account stores nothing new.
-    repoForWrite(ctx, auth, did)
+    // A deactivated account may upload, as in the reference: one migrating here brings its blobs before activating.
+    const { did } = ownAccountForUpload(ctx, auth)
     const limit = ctx.cfg.blobUploadLimit
     // Refuse early when the client says up front that it is too big; the stream is metered either way.
     if (Number(req.headers['content-length'] ?? 0) > limit) throw new PayloadTooLargeError(`Blob is larger than ${limit} bytes`)

@@ -28,9 +28,24 @@ export function findReadableRepo(ctx: AppContext, repo: string): AccountRow {
 export function repoForWrite(ctx: AppContext, auth: Credentials, repo: string): AccountRow {
   const account = findRepoAccount(ctx, repo)
   if (auth.type !== 'user' || auth.did !== account.did) throw new AuthRequiredError('Cannot write to another repo')
-  if (account.takedown_ref) throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+  assertNotTakenDown(account)
   if (account.deactivated_at) throw new AuthRequiredError('Account is deactivated', 'AccountDeactivated')
   return account
+}
+
+/**
+ * The caller's own account, for what an account migrating here does while still deactivated (uploadBlob,
+ * importRepo): refused only when taken down, as the reference's `checkTakedown` (401 AccountTakedown).
+ */
+export function ownAccountForUpload(ctx: AppContext, auth: Credentials): AccountRow {
+  if (auth.type !== 'user') throw new AuthRequiredError()
+  const account = findRepoAccount(ctx, auth.did)
+  assertNotTakenDown(account)
+  return account
+}
+
+export function assertNotTakenDown(account: AccountRow): void {
+  if (account.takedown_ref) throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
 }
 
 export function recordToJson(value: unknown): unknown {
