@@ -1,7 +1,7 @@
 // The reference PDS (@atproto/pds, a devDependency) in-process, for tests that need a real peer: migrations in and
 // out, comparisons of wire behaviour. Each instance gets a free loopback port, its own temp data directory (sqlite
-// files + disk blobstore) and dev-mode-like settings: no AppView, no invites, no rate limits, no SSRF guard (it must
-// reach the loopback PLC directory), handles under `.test` unless told otherwise.
+// files + disk blobstore) and dev-mode-like settings: no reachable AppView, no invites, no rate limits, no SSRF guard
+// (it must reach the loopback PLC directory), handles under `.test` unless told otherwise.
 //
 // Its logs go through @atproto/common's pino loggers, which are off unless LOG_ENABLED is set in the environment
 // when the module is first imported; nothing here turns them on. It brings its own express 4 (and
@@ -25,6 +25,11 @@ export type ReferencePdsOptions = {
   smtpUrl?: string
   /** Require an invite code at signup (created with `adminAuth` through createInviteCode). Default false. */
   inviteRequired?: boolean
+  /**
+   * The AppView it names (default: a dead loopback address, never contacted by what tests do). The reference serves
+   * app.bsky.actor.get/putPreferences only when an AppView is configured, so one is always named.
+   */
+  appView?: { url: string; did: string }
   /** Any other setting of the reference's environment (its `readEnv()` names), applied last. */
   env?: ServerEnvironment
 }
@@ -62,6 +67,8 @@ export async function startReferencePds(opts: ReferencePdsOptions): Promise<Refe
     inviteRequired: opts.inviteRequired ?? false,
     rateLimitsEnabled: false,
     crawlers: [],
+    bskyAppViewUrl: opts.appView?.url ?? 'http://127.0.0.1:9',
+    bskyAppViewDid: opts.appView?.did ?? 'did:web:appview.invalid',
     jwtSecret: randomBytes(16).toString('hex'),
     adminPassword,
     plcRotationKeyK256PrivateKeyHex: Buffer.from(await rotationKey.export()).toString('hex'),
