@@ -2,7 +2,6 @@
 // in-process) sharing one PLC directory, with their mail caught by a test SMTP server. The CLI only knows the
 // official XRPC API, so these runs pin its behaviour against the implementation that defines that API.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -20,6 +19,7 @@ import {
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { startReferencePds, type ReferencePds } from './helpers/reference-pds.ts'
 import { TestSmtp } from './helpers/smtp.ts'
+import { SCRIPT, skipWithout } from './helpers/system.ts'
 
 describe('npm run migrate (reference PDS → reference PDS)', () => {
   let plc: TestPlc
@@ -212,8 +212,7 @@ describe('npm run migrate (reference PDS → reference PDS)', () => {
     assert.equal(status.data.validDid, true)
   })
 
-  it('on a terminal, asks for the password (not echoed) and for the emailed code', async (t) => {
-    if (spawnSync('script', ['--version']).error) return t.skip('needs util-linux `script` for a pseudo-terminal')
+  it('on a terminal, asks for the password (not echoed) and for the emailed code', { skip: skipWithout(SCRIPT) }, async () => {
     const erin = await seedAccount(oldPds.url, 'erin.test', friendDid)
     const term = runMigrateCliOnTerminal(baseArgs(erin), { cwd })
     try {

@@ -113,8 +113,8 @@ export type TerminalRun = {
 }
 
 /**
- * Run the CLI on a real pseudo-terminal (util-linux `script`, which the test skips without), for its prompts:
- * stdin and stdout are a TTY there.
+ * Run the CLI on a real pseudo-terminal (util-linux `script`: see SCRIPT in system.ts), for its prompts: stdin and
+ * stdout are a TTY there.
  */
 export function runMigrateCliOnTerminal(args: string[], opts: { cwd: string; env?: Record<string, string> }): TerminalRun {
   const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`
