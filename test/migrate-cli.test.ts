@@ -135,14 +135,16 @@ describe('npm run migrate (reference PDS → reference PDS)', () => {
     ])
     for (const secret of [alice.password, 'new-pass', mail.token!]) assert.ok(!state.includes(secret))
 
-    // Once more: nothing left to do, the same report, exit 0.
-    const third = await runMigrateCli([...baseArgs(alice), '--new-handle', 'alice2.test', '--new-password', 'new-pass'], {
-      cwd,
-      env: env(alice),
-    })
+    // Once more, without --new-handle (the state file remembers it): nothing left to do, the same report, exit 0.
+    const third = await runMigrateCli([...baseArgs(alice), '--new-password', 'new-pass'], { cwd, env: env(alice) })
     assert.equal(third.code, 0, show(third))
     assert.match(third.stdout, /^✔ DID document already points to the new PDS: no PLC operation needed$/m)
+    assert.match(third.stdout, /^✔ moved: .* as alice2\.test$/m)
     assert.equal(smtp.pending(alice.email).length, 0, 'no new code requested')
+    // A rerun with another new password is told so, rather than trying to create the account again.
+    const forgot = await runMigrateCli(baseArgs(alice), { cwd, env: env(alice) })
+    assert.equal(forgot.code, 1, show(forgot))
+    assert.match(forgot.stderr, /^✖ an earlier run created the account on the new PDS, which now refuses to sign in to it: give the same --new-password as then$/m)
   })
 
   it('resumes after being stopped right after the import, without importing again', async () => {

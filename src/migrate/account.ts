@@ -13,6 +13,12 @@ export async function ensureAccount(m: Migration): Promise<{ created: boolean }>
     m.out.ok(`account already on the new PDS (${m.new.agent.session?.handle ?? m.newHandle}): not created again`)
     return { created: false }
   }
+  if (m.state.done('createAccount')) {
+    // Created by an earlier run, which signed in with the password it was given then.
+    throw new MigrateError(
+      `an earlier run created the account on the new PDS, which now refuses to sign in to it: give the same --new-password as then`,
+    )
+  }
   if (m.new.inviteCodeRequired && !m.args.inviteCode) {
     throw new MigrateError(`the new PDS (${m.new.side.url}) requires an invite code: run again with --invite-code <code>`)
   }

@@ -40,13 +40,15 @@ export async function runMigration({ args, out, askSecret, askCode }: RunOptions
   if (!newEmail) {
     throw new MigrateError('the old PDS does not say which email the account has: pass --new-email', EXIT.usage)
   }
-  const newHandle = args.newHandle ?? session.handle
   const state = StateFile.open(args.stateFile ?? defaultStatePath(session.did), {
     did: session.did,
     oldPds: args.oldPds,
     newPds: args.newPds,
-    newHandle,
+    newHandle: args.newHandle ?? session.handle,
   })
+  // A rerun without --new-handle means the handle of the first run, not the old one.
+  const newHandle = args.newHandle ?? state.state.newHandle
+  state.state.newHandle = newHandle
   const m: Migration = {
     args,
     out,
