@@ -1,4 +1,4 @@
-// Tests that need a program from the system (Debian's nginx, Chromium, openssl). Outside CI a missing program skips
+// Tests that need a program from the system (Debian's nginx, Chromium, openssl, script). Outside CI a missing program skips
 // the suite with one line saying what to install; under CI=true (.ci/run installs them) nothing skips, and the
 // suite's own check fails instead, so a broken install can never pass as a skip.
 import { existsSync } from 'node:fs'
@@ -9,6 +9,8 @@ export type SystemProgram = { name: string; debianPackage: string }
 export const NGINX: SystemProgram = { name: 'nginx', debianPackage: 'nginx-light' }
 export const CHROMIUM: SystemProgram = { name: 'chromium', debianPackage: 'chromium' }
 export const OPENSSL: SystemProgram = { name: 'openssl', debianPackage: 'openssl' }
+/** util-linux `script`, a pseudo-terminal for tests of prompts (Debian ships it in bsdutils, an essential package). */
+export const SCRIPT: SystemProgram = { name: 'script', debianPackage: 'bsdutils' }
 
 /** The program's path: PATH first, then the sbin folders a non-root PATH leaves out. Undefined when absent. */
 export function findProgram(program: SystemProgram): string | undefined {
