@@ -616,6 +616,7 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
       ['app.bsky.test.html500', 502, 'UpstreamFailure', 'Upstream Failure'],
       ['app.bsky.test.garbage', 502, 'UpstreamFailure', ''],
       ['app.bsky.test.close', 502, 'UpstreamFailure', ''],
+      ['app.bsky.test.switch', 502, 'UpstreamFailure', 'Upstream service answered 101 Switching Protocols'],
     ]
     for (const [nsid, status, error, message] of expected) {
       const res = await call(nsid)
@@ -708,8 +709,9 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
     const port = new URL(target.url).port
     const cases: [string, RegExp][] = [
       [`http://localhost:${port}`, /must use https/],
-      // A name: allowed until its address is looked up when connecting, which is loopback.
-      [`https://localhost:${port}`, /service endpoint refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address/],
+      // A name: allowed until its address is looked up when connecting, which is loopback; the answer does not say
+      // which address (that would look up internal names for anyone).
+      [`https://localhost:${port}`, /^service endpoint refused: not a public address$/],
       [`https://127.0.0.1:${port}`, /refused: 127\.0\.0\.1 resolves to 127\.0\.0\.1, a loopback address/],
       [`https://[::ffff:7f00:1]:${port}`, /a loopback address/],
       ['https://10.1.2.3', /a private address/],
@@ -732,7 +734,7 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
       const send = (url: string, guarded: boolean) =>
         transport.send({ url: new URL(`${url}/xrpc/com.example.x`), method: 'GET', headers: {}, guarded, timeoutMs: 5000 })
       const port = new URL(target.url).port
-      await assert.rejects(send(`https://localhost:${port}`, true), (err: unknown) => err instanceof InvalidRequestError && /loopback/.test(err.message))
+      await assert.rejects(send(`https://localhost:${port}`, true), (err: unknown) => err instanceof InvalidRequestError && /not a public address/.test(err.message))
       await assert.rejects(send(`http://localhost:${port}`, true), (err: unknown) => err instanceof InvalidRequestError)
       const res = await send(`http://localhost:${port}`, false)
       assert.equal(res.statusCode, 401, 'reached the stand-in (which wants a service JWT)')
@@ -763,6 +765,9 @@ function misbehave(c: StandInCall): Answer | undefined {
       return { status: 429, json: { error: 'RateLimitExceeded', message: 'slow down' }, headers: { 'retry-after': '7', 'atproto-repo-rev': 'r9' } }
     case 'app.bsky.test.notFound':
       return { status: 400, json: { error: 'NotFound', message: 'Actor not found' } }
+    case 'app.bsky.test.switch':
+      // An answer node destroys the request for (no upgrade asked for), after which the request emits nothing.
+      return { stream: (res) => void res.socket?.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n') }
   }
   return undefined
 }
