@@ -185,10 +185,20 @@ describe('service proxying', () => {
       }
       const plain = await appPassword(false)
       const before = chat.calls.length
-      const refused = await xrpc(pds, 'chat.bsky.convo.listConvos', { headers: bearer(plain) })
-      assert.equal(refused.status, 400)
-      assert.equal(refused.body.error, 'InvalidToken')
-      assert.equal(refused.body.message, 'Bad token method')
+      // Every chat method, those the reference's list lacks included (reactions, accepting, groups).
+      for (const [nsid, body] of [
+        ['chat.bsky.convo.listConvos', undefined],
+        ['chat.bsky.convo.addReaction', { convoId: 'c', messageId: 'm', value: '👍' }],
+        ['chat.bsky.convo.acceptConvo', { convoId: 'c' }],
+        ['chat.bsky.group.createGroup', { members: [] }],
+      ] as const) {
+        const refused = await xrpc(pds, nsid, { headers: bearer(plain), body })
+        assert.equal(refused.status, 400, nsid)
+        assert.equal(refused.body.error, 'InvalidToken', nsid)
+        assert.equal(refused.body.message, 'Bad token method', nsid)
+        const token = await plain.com.atproto.server.getServiceAuth({ aud: chat.did, lxm: nsid }).catch((e: Error) => e)
+        assert.ok(token instanceof Error && /insufficient access/.test(token.message), `no token for ${nsid}`)
+      }
       assert.equal(chat.calls.length, before, 'nothing was forwarded')
       // Other methods are fine with any app password.
       assert.equal((await xrpc(pds, 'app.bsky.feed.getTimeline', { headers: bearer(plain) })).status, 200)
@@ -481,12 +491,26 @@ describe('service proxying', () => {
       }
     })
 
+    it("answers from any other service than the configured AppView are never handed to it", async () => {
+      // The chat stand-in answers like a lagging AppView would; the caller named it with atproto-proxy.
+      chat.answer = (c) => (c.nsid === 'app.bsky.feed.getAuthorFeed' ? feedAnswer : undefined)
+      try {
+        const res = await getAuthorFeed(alice.did, { 'atproto-proxy': `${chat.did}#bsky_chat` })
+        assert.equal(res.status, 200)
+        assert.deepEqual(await res.json(), feedAnswer.json, 'not rewritten')
+        assert.equal(res.headers.get('atproto-upstream-lag'), null)
+        assert.equal(chat.calls.at(-1)!.nsid, 'app.bsky.feed.getAuthorFeed', 'it was the chat service that answered')
+      } finally {
+        chat.answer = () => undefined
+      }
+    })
+
     it('sends the upstream bytes unchanged when the rewriter declines or fails, or the answer is not JSON', async () => {
       const raw = '{"feed": [],   "cursor": "exact bytes"}'
-      appView.answer = (c) => {
+      appView.answer = (c): Answer | undefined => {
         if (c.nsid !== 'app.bsky.feed.getAuthorFeed') return undefined
         if (c.params.actor === 'text') return { status: 200, raw: 'plain words', headers: { 'content-type': 'text/plain' } }
-        return { status: 200, raw, headers: { 'content-type': 'application/json' } }
+        return { status: 200, raw, headers: { 'content-type': 'application/json', 'atproto-repo-rev': 'rev-1' } }
       }
       try {
         for (const actor of ['decline', 'explode', 'text']) {
@@ -501,7 +525,7 @@ describe('service proxying', () => {
 
     it('an answer over the buffering cap streams through unchanged', async () => {
       const big = JSON.stringify({ feed: [], padding: 'x'.repeat(MAX_REWRITE_BYTES) })
-      appView.answer = (c) => (c.nsid === 'app.bsky.feed.getAuthorFeed' ? { status: 200, raw: big, headers: { 'content-type': 'application/json' } } : undefined)
+      appView.answer = (c) => (c.nsid === 'app.bsky.feed.getAuthorFeed' ? { status: 200, raw: big, headers: { 'content-type': 'application/json', 'atproto-repo-rev': 'rev-1' } } : undefined)
       try {
         const res = await getAuthorFeed(alice.did)
         const text = await res.text()
