@@ -185,10 +185,20 @@ describe('service proxying', () => {
       }
       const plain = await appPassword(false)
       const before = chat.calls.length
-      const refused = await xrpc(pds, 'chat.bsky.convo.listConvos', { headers: bearer(plain) })
-      assert.equal(refused.status, 400)
-      assert.equal(refused.body.error, 'InvalidToken')
-      assert.equal(refused.body.message, 'Bad token method')
+      // Every chat method, those the reference's list lacks included (reactions, accepting, groups).
+      for (const [nsid, body] of [
+        ['chat.bsky.convo.listConvos', undefined],
+        ['chat.bsky.convo.addReaction', { convoId: 'c', messageId: 'm', value: '👍' }],
+        ['chat.bsky.convo.acceptConvo', { convoId: 'c' }],
+        ['chat.bsky.group.createGroup', { members: [] }],
+      ] as const) {
+        const refused = await xrpc(pds, nsid, { headers: bearer(plain), body })
+        assert.equal(refused.status, 400, nsid)
+        assert.equal(refused.body.error, 'InvalidToken', nsid)
+        assert.equal(refused.body.message, 'Bad token method', nsid)
+        const token = await plain.com.atproto.server.getServiceAuth({ aud: chat.did, lxm: nsid }).catch((e: Error) => e)
+        assert.ok(token instanceof Error && /insufficient access/.test(token.message), `no token for ${nsid}`)
+      }
       assert.equal(chat.calls.length, before, 'nothing was forwarded')
       // Other methods are fine with any app password.
       assert.equal((await xrpc(pds, 'app.bsky.feed.getTimeline', { headers: bearer(plain) })).status, 200)
@@ -481,12 +491,26 @@ describe('service proxying', () => {
       }
     })
 
+    it("answers from any other service than the configured AppView are never handed to it", async () => {
+      // The chat stand-in answers like a lagging AppView would; the caller named it with atproto-proxy.
+      chat.answer = (c) => (c.nsid === 'app.bsky.feed.getAuthorFeed' ? feedAnswer : undefined)
+      try {
+        const res = await getAuthorFeed(alice.did, { 'atproto-proxy': `${chat.did}#bsky_chat` })
+        assert.equal(res.status, 200)
+        assert.deepEqual(await res.json(), feedAnswer.json, 'not rewritten')
+        assert.equal(res.headers.get('atproto-upstream-lag'), null)
+        assert.equal(chat.calls.at(-1)!.nsid, 'app.bsky.feed.getAuthorFeed', 'it was the chat service that answered')
+      } finally {
+        chat.answer = () => undefined
+      }
+    })
+
     it('sends the upstream bytes unchanged when the rewriter declines or fails, or the answer is not JSON', async () => {
       const raw = '{"feed": [],   "cursor": "exact bytes"}'
-      appView.answer = (c) => {
+      appView.answer = (c): Answer | undefined => {
         if (c.nsid !== 'app.bsky.feed.getAuthorFeed') return undefined
         if (c.params.actor === 'text') return { status: 200, raw: 'plain words', headers: { 'content-type': 'text/plain' } }
-        return { status: 200, raw, headers: { 'content-type': 'application/json' } }
+        return { status: 200, raw, headers: { 'content-type': 'application/json', 'atproto-repo-rev': 'rev-1' } }
       }
       try {
         for (const actor of ['decline', 'explode', 'text']) {
@@ -501,7 +525,7 @@ describe('service proxying', () => {
 
     it('an answer over the buffering cap streams through unchanged', async () => {
       const big = JSON.stringify({ feed: [], padding: 'x'.repeat(MAX_REWRITE_BYTES) })
-      appView.answer = (c) => (c.nsid === 'app.bsky.feed.getAuthorFeed' ? { status: 200, raw: big, headers: { 'content-type': 'application/json' } } : undefined)
+      appView.answer = (c) => (c.nsid === 'app.bsky.feed.getAuthorFeed' ? { status: 200, raw: big, headers: { 'content-type': 'application/json', 'atproto-repo-rev': 'rev-1' } } : undefined)
       try {
         const res = await getAuthorFeed(alice.did)
         const text = await res.text()
@@ -616,6 +640,7 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
       ['app.bsky.test.html500', 502, 'UpstreamFailure', 'Upstream Failure'],
       ['app.bsky.test.garbage', 502, 'UpstreamFailure', ''],
       ['app.bsky.test.close', 502, 'UpstreamFailure', ''],
+      ['app.bsky.test.switch', 502, 'UpstreamFailure', 'Upstream service answered 101 Switching Protocols'],
     ]
     for (const [nsid, status, error, message] of expected) {
       const res = await call(nsid)
@@ -708,8 +733,9 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
     const port = new URL(target.url).port
     const cases: [string, RegExp][] = [
       [`http://localhost:${port}`, /must use https/],
-      // A name: allowed until its address is looked up when connecting, which is loopback.
-      [`https://localhost:${port}`, /service endpoint refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address/],
+      // A name: allowed until its address is looked up when connecting, which is loopback; the answer does not say
+      // which address (that would look up internal names for anyone).
+      [`https://localhost:${port}`, /^service endpoint refused: not a public address$/],
       [`https://127.0.0.1:${port}`, /refused: 127\.0\.0\.1 resolves to 127\.0\.0\.1, a loopback address/],
       [`https://[::ffff:7f00:1]:${port}`, /a loopback address/],
       ['https://10.1.2.3', /a private address/],
@@ -732,7 +758,7 @@ describe('service proxying: a strict server (SSRF guard on) and services that mi
       const send = (url: string, guarded: boolean) =>
         transport.send({ url: new URL(`${url}/xrpc/com.example.x`), method: 'GET', headers: {}, guarded, timeoutMs: 5000 })
       const port = new URL(target.url).port
-      await assert.rejects(send(`https://localhost:${port}`, true), (err: unknown) => err instanceof InvalidRequestError && /loopback/.test(err.message))
+      await assert.rejects(send(`https://localhost:${port}`, true), (err: unknown) => err instanceof InvalidRequestError && /not a public address/.test(err.message))
       await assert.rejects(send(`http://localhost:${port}`, true), (err: unknown) => err instanceof InvalidRequestError)
       const res = await send(`http://localhost:${port}`, false)
       assert.equal(res.statusCode, 401, 'reached the stand-in (which wants a service JWT)')
@@ -763,6 +789,9 @@ function misbehave(c: StandInCall): Answer | undefined {
       return { status: 429, json: { error: 'RateLimitExceeded', message: 'slow down' }, headers: { 'retry-after': '7', 'atproto-repo-rev': 'r9' } }
     case 'app.bsky.test.notFound':
       return { status: 400, json: { error: 'NotFound', message: 'Actor not found' } }
+    case 'app.bsky.test.switch':
+      // An answer node destroys the request for (no upgrade asked for), after which the request emits nothing.
+      return { stream: (res) => void res.socket?.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n') }
   }
   return undefined
 }

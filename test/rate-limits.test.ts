@@ -69,6 +69,7 @@ describe('rate limit configuration', () => {
       emailRequest: [{ points: 5, seconds: h }, { points: 15, seconds: d }],
       accountDelete: [{ points: 50, seconds: 5 * m }],
       handleUpdate: [{ points: 10, seconds: 5 * m }, { points: 50, seconds: d }],
+      identityLookup: [{ points: 100, seconds: 5 * m }, { points: 1000, seconds: d }],
     })
   })
 
@@ -338,6 +339,21 @@ describe('rate limits over HTTP', () => {
         assert.ok(pds.ctx.accounts.store.byDid(alice.did))
       },
     )
+  })
+
+  it('identity lookups: resolveDid, resolveIdentity and refreshIdentity share one budget per account', async () => {
+    await server({ PDS_RATE_LIMIT_IDENTITY_LOOKUPS_PER_5_MINUTES: '2' }, async (pds) => {
+      const [alice, bob] = [await createUser(pds), await createUser(pds)]
+      const lookup = (user: typeof alice, nsid: string) =>
+        xrpc(pds, nsid, {
+          ...(nsid.endsWith('refreshIdentity') ? { body: { identifier: user.did } } : { query: nsid.endsWith('resolveDid') ? { did: user.did } : { identifier: user.did } }),
+          headers: { ...bearer(user.agent.session!.accessJwt), ...from('203.0.113.50') },
+        })
+      assertCounted(await lookup(alice, 'com.atproto.identity.resolveDid'), 200, '2;w=300', 1, 'resolveDid')
+      assertCounted(await lookup(alice, 'com.atproto.identity.resolveIdentity'), 200, '2;w=300', 0, 'resolveIdentity')
+      assertLimited(await lookup(alice, 'com.atproto.identity.refreshIdentity'), '2;w=300', 'refreshIdentity over the budget')
+      assertCounted(await lookup(bob, 'com.atproto.identity.resolveDid'), 200, '2;w=300', 1, 'another account, same IP')
+    })
   })
 
   it('global: every XRPC request but the sync reads, per IP, IPv6 per /64', async () => {

@@ -105,9 +105,9 @@ export const routes: readonly Route[] = [
   route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
   route('com.atproto.identity.updateHandle',     'procedure', 'access',        updateHandle,  [perAccount('handleUpdate')]),
   // The reference forwards these three to its AppView, for logged-in users only (app passwords included).
-  route('com.atproto.identity.resolveDid',       'query',     'access',        resolveDid),
-  route('com.atproto.identity.resolveIdentity',  'query',     'access',        resolveIdentity),
-  route('com.atproto.identity.refreshIdentity',  'procedure', 'access',        refreshIdentity),
+  route('com.atproto.identity.resolveDid',       'query',     'access',        resolveDid,      [perAccount('identityLookup')]),
+  route('com.atproto.identity.resolveIdentity',  'query',     'access',        resolveIdentity, [perAccount('identityLookup')]),
+  route('com.atproto.identity.refreshIdentity',  'procedure', 'access',        refreshIdentity, [perAccount('identityLookup')]),
   // PLC operations (src/account/plc-operations.ts), with the reference's auth: the mailed code and the signature by
   // our rotation key need a real login; reading the recommendation and submitting an op already signed do not. The
   // code's mail counts as the other mails do (the reference does not limit this one).

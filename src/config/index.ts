@@ -121,7 +121,8 @@ export type ProxyService = Readonly<{ url: string; did: string }>
 /**
  * The named rate limits. Per client IP (IPv6 per /64): global (all XRPC but the sync reads), login (per identifier and
  * IP), loginIp, createAccount, adminAuthFailure (wrong admin passwords), passwordResetRequest, passwordReset,
- * accountDelete. Per account: repoWrite (points: create 3, update 2, delete 1), blobUpload, emailRequest, handleUpdate.
+ * accountDelete. Per account: repoWrite (points: create 3, update 2, delete 1), blobUpload, emailRequest, handleUpdate,
+ * identityLookup.
  */
 export type LimitName =
   | 'global'
@@ -136,6 +137,7 @@ export type LimitName =
   | 'emailRequest'
   | 'accountDelete'
   | 'handleUpdate'
+  | 'identityLookup'
 
 /** A budget of `points` per fixed window of `seconds`, per key. */
 export type RateWindow = Readonly<{ points: number; seconds: number }>
@@ -253,6 +255,9 @@ const LIMIT_WINDOWS: Record<LimitName, { env: string; defaults: Partial<Record<k
   accountDelete: { env: 'ACCOUNT_DELETES', defaults: { PER_5_MINUTES: 50 } },
   // updateHandle: each change is a PLC operation and an #identity event every relay and AppView processes.
   handleUpdate: { env: 'HANDLE_UPDATES', defaults: { PER_5_MINUTES: 10, PER_DAY: 50 } },
+  // Not in the reference (its AppView answers these): resolveDid, resolveIdentity and refreshIdentity fetch from the
+  // PLC directory or a did:web host for the caller, and a directory that throttles us throttles every user.
+  identityLookup: { env: 'IDENTITY_LOOKUPS', defaults: { PER_5_MINUTES: 100, PER_DAY: 1000 } },
 }
 
 const limitEnv = Object.fromEntries(

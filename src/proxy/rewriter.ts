@@ -24,6 +24,11 @@ export type ResponseRewriter = {
    * (with status 200), or undefined to pass the error on. The reference answers getPostThread's NotFound for the
    * caller's own post, which the AppView has not indexed yet, from local records.
    */
+  /**
+   * Optional, cheap (no answer read yet): whether `did` wrote anything after `rev`, the repo rev the AppView says it
+   * has seen. False: the answer streams through unbuffered, unparsed. Absent: every candidate is buffered.
+   */
+  behind?(did: string, rev: string): boolean
   rewriteError?(args: {
     nsid: string
     did: string
@@ -48,11 +53,15 @@ export type RewriteRequest = {
   log: Logger
 }
 
-/** Whether an upstream answer is one a rewriter may see: a 200 of JSON, not content-encoded. */
+/**
+ * Whether an upstream answer is one a rewriter may see: a 200 of JSON, not content-encoded, saying which repo rev
+ * of the caller's it reflects (atproto-repo-rev; without it there is nothing to compare).
+ */
 export function isRewritable(upstream: IncomingMessage): boolean {
   const encoding = upstream.headers['content-encoding']
   return (
     upstream.statusCode === 200 &&
+    typeof upstream.headers['atproto-repo-rev'] === 'string' &&
     /^application\/json\b/i.test(upstream.headers['content-type'] ?? '') &&
     (!encoding || encoding.toLowerCase() === 'identity')
   )

@@ -17,7 +17,7 @@ import {
   UpstreamFailureError,
 } from '../errors.ts'
 import type { IdentityResolver } from '../identity/resolver.ts'
-import { PRIVILEGED_METHODS, PROTECTED_METHODS, type ServiceAuth } from '../identity/service-auth.ts'
+import { isPrivilegedMethod, PROTECTED_METHODS, type ServiceAuth } from '../identity/service-auth.ts'
 import type { Logger } from '../logger.ts'
 import { loadLexicons } from '../repo/prepare.ts'
 import { describeNetworkError } from '../util/net.ts'
@@ -93,7 +93,9 @@ export class ServiceProxy {
     const { user, choice } = await this.admit(req, nsid)
     const target = await this.targets.resolve(choice)
     const token = await this.tokenFor(user.did, target, nsid, req)
-    const rewritable = this.rewriter?.methods.has(nsid) ?? false
+    // Only the configured AppView's answers: they are the ones that lag the user's writes, and rewriting costs CPU
+    // (parsing and validating up to MAX_REWRITE_BYTES) that a service of the caller's choosing must not get to spend.
+    const rewritable = (this.rewriter?.methods.has(nsid) ?? false) && this.targets.isConfiguredAppView(target)
     const withBody = req.method === 'POST'
     const clientGone = abortWhenClosed(res)
     let upstream: IncomingMessage
@@ -131,7 +133,7 @@ export class ServiceProxy {
       if (!clientGone.aborted && !upstream.complete) upstreamFailedFirst = true
     })
     try {
-      if (this.rewriter && rewritable && isRewritable(upstream)) {
+      if (this.rewriter && rewritable && isRewritable(upstream) && this.isBehind(user.did, upstream)) {
         await sendRewritten({ rewriter: this.rewriter, nsid, did: user.did, params, upstream, res, log: this.log })
       } else {
         sendHead(res, upstream)
@@ -147,6 +149,12 @@ export class ServiceProxy {
       // The answer had begun: all that is left is to cut it short (pipeline destroyed both sides), and say why.
       this.log.warn({ nsid, err: describeNetworkError(err) }, 'proxied answer cut short: the upstream failed mid-answer')
     }
+  }
+
+  /** Whether the caller wrote after the rev the upstream answered from (the rewriter's cheap check, if it has one). */
+  private isBehind(did: string, upstream: IncomingMessage): boolean {
+    const rev = upstream.headers['atproto-repo-rev']
+    return typeof rev === 'string' && (this.rewriter?.behind?.(did, rev) ?? true)
   }
 
   /** The rewriter's answer in place of the upstream's error `err`; undefined (pass `err` on) if none, or if it fails. */
@@ -206,7 +214,7 @@ export class ServiceProxy {
     if (PROTECTED_METHODS.has(lxm)) throw new InvalidRequestError('Bad token method', 'InvalidToken')
     const choice = this.targets.choose(nsid, header)
     const user = userOf(await this.auth.verify('access', req))
-    if (PRIVILEGED_METHODS.has(lxm) && !isPrivileged(user)) {
+    if (isPrivilegedMethod(lxm) && !isPrivileged(user)) {
       throw new InvalidRequestError('Bad token method', 'InvalidToken')
     }
     if (req.method === 'POST' && Number(req.headers['content-length'] ?? 0) > this.cfg.maxRequestBytes) {

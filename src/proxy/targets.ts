@@ -106,6 +106,12 @@ export class ServiceTargets {
     return DEFAULT_SERVICES.some((d) => d.matches(lower))
   }
 
+  /** Whether `target` is the configured AppView (not a service a DID document named). */
+  isConfiguredAppView(target: ServiceTarget): boolean {
+    const appView = this.services.appView
+    return !!appView && !target.guarded && target.did === appView.did && target.url.origin === new URL(appView.url).origin
+  }
+
   /** The configured AppView, if any. */
   get appView(): ServiceTarget | undefined {
     return this.services.appView && configuredTarget(this.services.appView)

@@ -47,8 +47,15 @@ export class UpstreamTransport {
         settled = true
         reject(toUpstreamError(err, timeoutMs))
       }
+      // Settle here, not through req's 'error': a request node has already destroyed (a 101 answer without an
+      // upgrade listener, say) emits nothing more, and the call would hang past every deadline.
+      const timedOut = () => {
+        const err = new UpstreamTimeoutError(noAnswer(timeoutMs))
+        req.destroy(err)
+        fail(err)
+      }
       const startDeadline = () => {
-        deadline ??= setTimeout(() => req.destroy(new UpstreamTimeoutError(noAnswer(timeoutMs))), timeoutMs)
+        deadline ??= setTimeout(timedOut, timeoutMs)
       }
       const mod = url.protocol === 'https:' ? https : http
       const req = mod.request(url, {
@@ -58,8 +65,15 @@ export class UpstreamTransport {
         timeout: timeoutMs,
         signal: call.signal,
       })
-      req.on('timeout', () => req.destroy(new UpstreamTimeoutError(noAnswer(timeoutMs))))
+      req.on('timeout', timedOut)
       req.on('error', fail)
+      // XRPC never switches protocols: a 101 is a broken or hostile service.
+      req.on('upgrade', (_res, socket) => {
+        socket.destroy()
+        fail(new UpstreamFailureError('Upstream service answered 101 Switching Protocols'))
+      })
+      // Whatever else ends the request before an answer (fail does nothing once the call has settled).
+      req.on('close', () => fail(new UpstreamFailureError('Upstream connection closed without an answer')))
       req.on('response', (res) => {
         clearTimeout(deadline)
         if (settled) return res.destroy()
@@ -127,7 +141,8 @@ function toUpstreamError(err: unknown, timeoutMs: number): unknown {
   if (err instanceof PdsError) return err
   const e = err as { name?: string; code?: string; message?: string }
   if (e?.name === 'AbortError') return err // the client is gone; nobody reads the answer
-  if (e?.code === 'ERR_NON_PUBLIC_ADDRESS') return new InvalidRequestError(`service endpoint refused: ${e.message}`)
+  // Not which address: that would let any user look up this network's internal names through us.
+  if (e?.code === 'ERR_NON_PUBLIC_ADDRESS') return new InvalidRequestError('service endpoint refused: not a public address')
   if (e?.code === 'ETIMEDOUT') return new UpstreamTimeoutError(noAnswer(timeoutMs))
   return new UpstreamFailureError(`Upstream service unreachable (${e?.code ?? e?.message ?? 'unknown error'})`)
 }

@@ -10,7 +10,7 @@ import { loadLexicons } from '../repo/prepare.ts'
 import { appViewQuery, type AppViewQueryOptions } from './appview-query.ts'
 import { imageUrlBuilder } from './image-url.ts'
 import { isValidOutput } from './lexicon-output.ts'
-import { readRecordsSinceRev, type LocalRecordSource } from './local-records.ts'
+import { hasRecordsSinceRev, readRecordsSinceRev, type LocalRecordSource } from './local-records.ts'
 import { LocalViewer, type ViewerDeps } from './local-viewer.ts'
 import { getActorLikesMunge } from './munge/getActorLikes.ts'
 import { getAuthorFeedMunge } from './munge/getAuthorFeed.ts'
@@ -68,6 +68,7 @@ export function createReadAfterWrite(deps: ReadAfterWriteDeps): ResponseRewriter
   }
   return {
     methods: new Set(Object.keys(MUNGES)),
+    behind: (did, rev) => hasRecordsSinceRev(deps, did, rev),
     async rewrite({ nsid, did, upstreamHeaders, body }) {
       const munge = MUNGES[nsid]
       const rev = upstreamHeaders.get(REPO_REV_HEADER)

@@ -43,6 +43,11 @@ export function readRecordsSinceRev(src: LocalRecordSource, lexicons: Lexicons, 
   return result
 }
 
+/** Whether readRecordsSinceRev would find anything: two indexed lookups, no record read. */
+export function hasRecordsSinceRev(src: LocalRecordSource, did: string, rev: string): boolean {
+  return src.records.sinceRev(did, rev, 1).length > 0 && src.records.hasAtOrBeforeRev(did, rev)
+}
+
 /** The account's current profile record as lexicon JSON; null when it has none or it fails its lexicon. */
 export function readProfileRecord(src: LocalRecordSource, lexicons: Lexicons, did: string): JsonObject | null {
   const row = src.repo.readRecord(did, PROFILE_COLLECTION, 'self')
