@@ -113,6 +113,27 @@ describe('bad input gets a clear XRPC error', () => {
     assert.equal(pds.ctx.sequencer.latestSeq(), seq, 'nothing was committed')
   })
 
+  it('deeply nested JSON is a 400 before anything walks it, whatever the method; real nesting passes', async () => {
+    const nest = (depth: number) => '['.repeat(depth) + ']'.repeat(depth)
+    const seq = pds.ctx.sequencer.latestSeq()
+    for (const depth of [129, 10_000, 70_000]) {
+      const record = `{"repo":"${did}","collection":"com.example.foo","record":{"$type":"com.example.foo","v":${nest(depth)}}}`
+      const prefs = `{"preferences":[{"$type":"app.bsky.actor.defs#savedFeedsPref","v":${nest(depth)}}]}`
+      for (const [nsid, rawBody] of [['com.atproto.repo.createRecord', record], ['app.bsky.actor.putPreferences', prefs]]) {
+        const res = await xrpc(pds, nsid, { rawBody, headers: bearer(tokens.access) })
+        assert.equal(res.status, 400, `${nsid} at depth ${depth}: ${JSON.stringify(res.body).slice(0, 200)}`)
+        assert.deepEqual(res.body, { error: 'InvalidRequest', message: 'Input is nested too deeply (more than 128 levels)' })
+      }
+    }
+    assert.equal(pds.ctx.sequencer.latestSeq(), seq, 'nothing was committed')
+    // 120 levels of the record (plus the body's own two) is within the limit and stored.
+    const ok = await xrpc(pds, 'com.atproto.repo.createRecord', {
+      rawBody: `{"repo":"${did}","collection":"com.example.foo","record":{"$type":"com.example.foo","v":${nest(120)}}}`,
+      headers: bearer(tokens.access),
+    })
+    assert.equal(ok.status, 200, JSON.stringify(ok.body))
+  })
+
   it('still serves after all of the above', async () => {
     const health = await xrpc(pds, '_health')
     assert.equal(health.status, 200)

@@ -9,6 +9,7 @@ import type { AppContext } from '../context.ts'
 import { setRateLimitHeaders, type Charge } from '../ratelimit/index.ts'
 import { logFailedRequest } from '../request-log.ts'
 import { InvalidRequestError, toXrpcError } from './errors.ts'
+import { MAX_JSON_DEPTH, nestedDeeperThan } from './json-depth.ts'
 import { RawOutput, type HandlerOutput, type LimitArgs, type Route } from './method.ts'
 
 export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): express.Router {
@@ -51,6 +52,9 @@ export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): exp
           throw new InvalidRequestError(`Wrong request encoding (Content-Type): ${req.headers['content-type']}`)
         }
         await runMiddleware(jsonBody, req, res)
+        if (nestedDeeperThan(req.body, MAX_JSON_DEPTH)) {
+          throw new InvalidRequestError(`Input is nested too deeply (more than ${MAX_JSON_DEPTH} levels)`)
+        }
         input = validate(def.input, req.body, 'Input')
       }
       if (route.limits.length > 0 && ctx.cfg.rateLimits.enabled) {
