@@ -202,6 +202,8 @@ describe('migration round trip: reference PDS → Aurora → reference PDS', () 
       const imported = await readCarWithRoot((await atRefB.com.atproto.sync.getRepo({ did: alice.did })).data)
       assert.equal(imported.root.toString(), (await atAurora.com.atproto.sync.getLatestCommit({ did: alice.did })).data.cid)
       await verifyRepo(imported.blocks, imported.root, alice.did, resolved.signingKey)
+      const refBPrefs = await atRefB.app.bsky.actor.getPreferences()
+      assert.deepEqual(refBPrefs.data.preferences, [{ $type: 'app.bsky.actor.defs#adultContentPref', enabled: false }])
       const home = await atRefB.post({ text: 'home again', createdAt: new Date().toISOString() })
       const atRefBNow = await verifiedExport(atRefB, alice.did)
       assert.deepEqual(atRefBNow, new Map([...atAuroraNow, [home.uri.split('/').slice(-2).join('/'), home.cid]]))
@@ -227,14 +229,22 @@ describe('migration round trip: reference PDS → Aurora → reference PDS', () 
   const show = (run: CliRun) => `exit ${run.code}\n--- stdout\n${run.stdout}--- stderr\n${run.stderr}`
 
   /** `npm run migrate` from `from` to `to`: the run that emails the code (exit 3), then the one with it (exit 0). */
-  async function moveWithCli(acct: SeededAccount, from: string, to: string, newHandle: string): Promise<CliRun> {
+  async function moveWithCli(
+    acct: SeededAccount,
+    from: string,
+    to: string,
+    newHandle: string,
+    { existing = false } = {},
+  ): Promise<CliRun> {
     const args = ['--from', from, '--identifier', acct.did, '--to', to, '--new-handle', newHandle]
     const env = { MIGRATE_PASSWORD: acct.password }
     const first = await runMigrateCli(args, { cwd, env })
     assert.equal(first.code, 3, show(first))
-    assert.match(first.stdout, new RegExp(`^✔ account created on the new PDS as ${newHandle.replaceAll('.', '\\.')} `, 'm'))
+    const handle = newHandle.replaceAll('.', '\\.')
+    if (existing) assert.match(first.stdout, new RegExp(`^✔ account already on the new PDS \\(${handle}\\): not created again$`, 'm'))
+    else assert.match(first.stdout, new RegExp(`^✔ account created on the new PDS as ${handle} `, 'm'))
     assert.match(first.stdout, /^✔ repo imported: (\d+) of \1 records indexed by the new PDS/m)
-    assert.match(first.stdout, /^✔ blobs copied: 2 of 2, /m)
+    assert.match(first.stdout, existing ? /^✔ blobs: none missing on the new PDS$/m : /^✔ blobs copied: 2 of 2, /m)
     const { token } = await smtp.next(acct.email)
     assert.ok(token, 'a code in the mail')
     const second = await runMigrateCli([...args, '--plc-token', token!], { cwd, env })
@@ -247,7 +257,7 @@ describe('migration round trip: reference PDS → Aurora → reference PDS', () 
     return second
   }
 
-  it('with npm run migrate: there and back, with the final report on both sides', async () => {
+  it('with npm run migrate: there, back, and here again onto the deactivated copy, with the final report on both sides', async () => {
     const bob = await seedAccount(refA.url, 'bob.test', friendDid)
     const original = await recordCids(refA.url, bob.did)
 
@@ -278,5 +288,18 @@ describe('migration round trip: reference PDS → Aurora → reference PDS', () 
     assert.deepEqual(doc.alsoKnownAs, ['at://bob-back.test'])
     assert.deepEqual(await recordCids(refB.url, bob.did), original)
     await assertBlobsServed(refB.url, bob.did, bob.blobs)
+
+    // And here once more, where the deactivated copy is: the command signs in to it instead of creating the account,
+    // imports the newer repo over it, and activates it.
+    const refBAgent = migrationAgent(refB.url)
+    await refBAgent.login({ identifier: bob.did, password: bob.password })
+    const later = await refBAgent.post({ text: 'written on the second reference PDS', createdAt: new Date().toISOString() })
+    const again = await moveWithCli(bob, refB.url, aurora.url, 'bob-aurora.test', { existing: true })
+    assert.match(again.stdout, /^ {2}records {3,}6 +6$/m)
+    assert.match(again.stdout, /^ {2}activated +no +yes$/m)
+    assert.equal((await plcData(bob.did)).services.atproto_pds.endpoint, aurora.url)
+    const finalCids = await recordCids(aurora.url, bob.did)
+    assert.equal(finalCids.get(later.uri.split('/').slice(-2).join('/')), later.cid)
+    assert.equal(finalCids.size, 6)
   })
 })
