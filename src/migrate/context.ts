@@ -1,6 +1,6 @@
 // The two servers and the account between them: what every step of the migration works with. Only the official
 // XRPC API is used (through @atproto/api), so either side can be any PDS.
-import { AtpAgent } from '@atproto/api'
+import { AtpAgent, CredentialSession } from '@atproto/api'
 import type { MigrateArgs } from './args.ts'
 import { ask, MigrateError, type Side } from './errors.ts'
 import type { Output } from './output.ts'
@@ -45,10 +45,26 @@ export type AccountStatus = {
   importedBlobs: number
 }
 
+/**
+ * A session that sends every call to the server it signed in to. @atproto/api's own follows the DID document that
+ * createSession returns (as Aurora and bsky.social do), which in a migration names the *other* server: the old PDS
+ * until the PLC operation, the new one after it. Calls meant for one side would reach the other with the wrong token.
+ */
+class PinnedSession extends CredentialSession {
+  override get dispatchUrl(): URL {
+    return this.serviceUrl
+  }
+}
+
+/** An AtpAgent for one side of a migration: it talks to `url` and nowhere else, whatever the DID document says. */
+export function migrationAgent(url: string): AtpAgent {
+  return new AtpAgent(new PinnedSession(new URL(url)))
+}
+
 /** describeServer on `url`: proves it is reachable and an atproto PDS before anything is changed. */
 export async function connect(name: Side['name'], url: string): Promise<Peer> {
   const side: Side = { name, url }
-  const agent = new AtpAgent({ service: url })
+  const agent = migrationAgent(url)
   const desc = await ask(side, 'answer com.atproto.server.describeServer', () =>
     agent.com.atproto.server.describeServer(),
   )
