@@ -1,9 +1,10 @@
 // Email tokens: the short codes mailed to an account's owner to prove they read its mailbox before we confirm the
 // address, change it, reset the password, delete the account or sign a PLC operation for its DID. Like the reference PDS's
-// (account-manager/helpers/email-token.js): "XXXXX-XXXXX" in base32 (50 random bits), compared case-insensitively,
-// one live code per account and purpose (a new request replaces it), valid 15 minutes; a code that does not match is
-// InvalidToken, a matching one past its lifetime ExpiredToken, and a code is spent by the change it allows. Unlike the
-// reference we store only a SHA-256 of each code, and compare digests in constant time.
+// (account-manager/helpers/email-token.js): two groups of five base32 characters, such as "ABCDE-FGHIJ" (50 random
+// bits), compared case-insensitively, one live code per account and purpose (a new request replaces it), valid 15
+// minutes; a code that does not match is InvalidToken, a matching one past its lifetime ExpiredToken, and a code is
+// spent by the change it allows. Unlike the reference we store only a SHA-256 of each code, and compare digests in
+// constant time.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Db } from '../db/index.ts'
 import { InvalidRequestError } from '../errors.ts'
