@@ -184,6 +184,14 @@ const machine = {
   memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
   kernel: `${os.type()} ${os.release()}`,
   loadAverage1m: { before: Math.round(loadBefore[0] * 100) / 100, after: Math.round(loadAfter[0] * 100) / 100 },
+  // Where the data directories were (os.tmpdir(), i.e. $TMPDIR): on tmpfs an fsync costs nothing and writes look faster.
+  dataDirectoryFilesystem: (() => {
+    try {
+      return execFileSync('df', ['--output=fstype', os.tmpdir()], { encoding: 'utf8' }).trim().split('\n').pop()
+    } catch {
+      return undefined
+    }
+  })(),
 }
 const referenceVersion = JSON.parse(readFileSync(path.join(ROOT, 'node_modules/@atproto/pds/package.json'), 'utf8')).version
 const commit = git('rev-parse', '--short', 'HEAD')
@@ -191,7 +199,7 @@ const dirty = !!git('status', '--porcelain', '--untracked-files=no')
 const header = [
   `Paired benchmark, ${args.quick ? 'QUICK mode (smaller sizes than the full run)' : 'full sizes'}: ${started.toISOString().slice(0, 16)}Z, ` +
     `Aurora ${commit}${dirty ? ' (uncommitted changes)' : ''} vs @atproto/pds ${referenceVersion}, Node ${process.version}.`,
-  `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.kernel}; ` +
+  `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.kernel}, data on ${machine.dataDirectoryFilesystem}; ` +
     `load average (1 min) ${machine.loadAverage1m.before} before, ${machine.loadAverage1m.after} after.`,
   `Servers ran one after the other (${order.join(' then ')}), each in its own process on loopback with its own PLC directory ` +
     `and rate limits off; the client (this process) ran beside each.${args.note ? ` Note: ${args.note}` : ''}`,
