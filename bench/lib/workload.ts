@@ -265,8 +265,8 @@ export async function fanout(pid: number, url: string, writers: Account[], subsc
       return Object.assign(t, { ws })
     }),
   )
-  // Every socket live before the clock starts: one write each of them must see. (The reference subscribes to its
-  // sequencer a moment after the upgrade; without this its first events could be missed and counted as lost.)
+  // Every socket live before the clock starts: one write each of them must see. (A server may attach a new socket to
+  // its sequencer a moment after the upgrade; events before that would be counted as lost, unfairly.)
   const probe = await createRecord(writers[0], 'probe')
   const probed = await settle(() => subs.every((s) => s.received.has(probe)), () => subs.reduce((n, s) => n + s.events, 0))
   if (!probed) throw new Error('not every subscriber received the probe write')
