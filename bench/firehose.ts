@@ -101,12 +101,14 @@ function within<T>(p: Promise<T>, what: string): Promise<T> {
 const dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-bench-firehose-'))
 const port = await freePort()
 // All subscribers and writers connect from 127.0.0.1: the per-IP limits (firehose connections, the global XRPC one)
-// and the write points would refuse most of them.
+// and the write points would refuse most of them, and so would the caps on open firehose sockets (16 per IP).
 const { child } = await spawnServer({
   PDS_PORT: String(port),
   PDS_DATA_DIRECTORY: dir,
   PDS_LOG_LEVEL: 'info',
   PDS_RATE_LIMITS_ENABLED: 'false',
+  PDS_FIREHOSE_MAX_CONNECTIONS: '0',
+  PDS_FIREHOSE_MAX_CONNECTIONS_PER_IP: '0',
 })
 child.stderr!.on('data', (d) => process.stderr.write(`[server] ${d}`))
 const url = `http://localhost:${port}`
