@@ -1,7 +1,6 @@
 // A blob's MIME type: what its bytes say (file-type, as the reference PDS does), else what the uploader declared, else
 // application/octet-stream. A stored type is always one concrete `type/subtype`: no wildcard, no parameters, so a
 // client cannot label an upload `*/*` and have it pass a lexicon's `accept` or be served as anything at all.
-import { fileTypeFromBuffer } from 'file-type'
 
 /** Bytes from the start of an upload that sniffing looks at: file-type's own sample size for streams. */
 export const SNIFF_BYTES = 4100
@@ -28,6 +27,8 @@ export function declaredMimeType(header: string | undefined): string | undefined
 
 /** The type file-type finds in the first SNIFF_BYTES of a blob; undefined when the bytes match nothing it knows. */
 export async function sniffMimeType(sample: Uint8Array): Promise<string | undefined> {
+  // Loaded on first use (outside the try: a missing module is a fault, not "no answer"); only uploads need it.
+  const { fileTypeFromBuffer } = await import('file-type')
   try {
     const found = await fileTypeFromBuffer(sample.subarray(0, SNIFF_BYTES))
     return found && isConcreteMimeType(found.mime) ? found.mime : undefined

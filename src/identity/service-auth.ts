@@ -1,7 +1,6 @@
 // Service auth: short-lived JWTs an account signs with its repo signing key to speak for itself to another service
 // (an AppView, a PDS it migrates to). getServiceAuth hands them to the client; a later proxy reuses `create`.
 import type { Keypair } from '@atproto/crypto'
-import { createServiceJwt } from '@atproto/xrpc-server'
 import { AuthScope } from '../account/scopes.ts'
 import { InvalidRequestError } from '../errors.ts'
 
@@ -67,6 +66,8 @@ export class ServiceAuth {
 
   /** A token for `iss` to `aud`, no checks: for the server's own use (proxying). */
   async create(iss: string, aud: string, lxm: string | null, exp?: number): Promise<string> {
+    // Loaded on first use: @atproto/xrpc-server is a heavy import that a server starting up does not need.
+    const { createServiceJwt } = await import('@atproto/xrpc-server')
     return createServiceJwt({ iss, aud, lxm, exp, keypair: await this.signingKey(iss) })
   }
 

@@ -4,7 +4,6 @@
 // the issuer's key from its DID document, then `aud` must be this service's DID. Every refusal is 401 with the
 // reference's error name: BadJwt, BadJwtType, JwtExpired, BadJwtLexiconMethod, BadJwtIss, BadJwtSignature,
 // BadJwtAudience, or AuthenticationRequired when the issuer's DID document cannot be had.
-import { verifyJwt, XRPCError } from '@atproto/xrpc-server'
 import { AuthRequiredError, PdsError } from '../errors.ts'
 
 /** The claims of a verified token; `iss` is the DID (with a `#service` fragment for some services) it speaks for. */
@@ -27,10 +26,13 @@ export class ServiceJwtVerifier {
   /** Verify `token` for a call of method `lxm` (an NSID); the claims, or AuthRequiredError (401). */
   async verify(token: string, lxm: string): Promise<ServiceJwtClaims> {
     let claims: ServiceJwtClaims
+    // Loaded on first use: @atproto/xrpc-server (and the lexicon code under it) is the heaviest import at startup,
+    // and only a migrating account's createAccount brings a service JWT here.
+    const { verifyJwt, XRPCError } = await import('@atproto/xrpc-server')
     try {
       claims = await verifyJwt(token, null, lxm, (iss, forceRefresh) => this.issuerKey(iss, forceRefresh))
     } catch (err) {
-      throw asAuthError(err)
+      throw asAuthError(err, XRPCError)
     }
     // Checked after the signature, as the reference does: an audience mismatch is only news about a genuine token.
     if (claims.aud !== this.opts.serviceDid) {
@@ -50,7 +52,7 @@ export class ServiceJwtVerifier {
 }
 
 /** verifyJwt's refusals (xrpc-server errors), a token that is not even JSON, or ours from issuerKey → a 401. */
-function asAuthError(err: unknown): PdsError {
+function asAuthError(err: unknown, XRPCError: typeof import('@atproto/xrpc-server').XRPCError): PdsError {
   if (err instanceof PdsError) return err
   if (err instanceof XRPCError) return new AuthRequiredError(err.errorMessage ?? err.message, err.customErrorName)
   // verifyJwt parses the header and payload with JSON.parse and lets its SyntaxError through.

@@ -2,7 +2,6 @@
 // into the server log at info, token included, so that a developer (or an operator without SMTP, passing codes on
 // by hand) can still complete each flow. Like the reference PDS (mailer/index.js, context.js), a failed send is an
 // error of the request that asked for it; what the caller does with it is the caller's business.
-import nodemailer from 'nodemailer'
 import type { EmailTokenPurpose } from '../account/email-tokens.ts'
 import type { Config } from '../config/index.ts'
 import type { Logger } from '../logger.ts'
@@ -58,14 +57,18 @@ export class Mailer {
 function smtpTransport(smtpUrl: string, from: string): Transport {
   // smtp:// is plain SMTP that nodemailer upgrades with STARTTLS when the server offers it (a local relay without
   // TLS works as is); smtps:// is TLS from the first byte. No attachments or remote content: nothing to fetch.
-  const transporter = nodemailer.createTransport({
-    url: smtpUrl,
-    ...SMTP_TIMEOUTS,
-    disableFileAccess: true,
-    disableUrlAccess: true,
-  })
+  // nodemailer is loaded on the first mail, not at startup: one transporter (and its connection pool) from then on.
+  let transporter: Promise<import('nodemailer').Transporter> | undefined
   return async ({ to, subject, text }) => {
-    await transporter.sendMail({ from, to, subject, text })
+    transporter ??= import('nodemailer').then(({ default: nodemailer }) =>
+      nodemailer.createTransport({
+        url: smtpUrl,
+        ...SMTP_TIMEOUTS,
+        disableFileAccess: true,
+        disableUrlAccess: true,
+      }),
+    )
+    await (await transporter).sendMail({ from, to, subject, text })
   }
 }
 
