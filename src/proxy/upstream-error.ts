@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http'
 import zlib from 'node:zlib'
 import { PdsError } from '../errors.ts'
 import { forwardedResponseHeaders } from './headers.ts'
+import { bufferAtMost } from './rewriter.ts'
 
 /** Error bodies are read up to this many bytes (decoded); anything longer is not an XRPC error message. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024
@@ -57,7 +58,12 @@ async function readErrorPayload(upstream: IncomingMessage): Promise<{ error?: st
     return {}
   }
   try {
-    const raw = await readAtMost(upstream, MAX_ERROR_BODY_BYTES)
+    const read = await bufferAtMost(upstream, MAX_ERROR_BODY_BYTES)
+    if (!read.complete) {
+      upstream.destroy()
+      return {} // longer than any XRPC error message: the status says it
+    }
+    const raw = read.body
     const text = decode(raw, upstream.headers['content-encoding']).toString('utf8')
     const body = JSON.parse(text) as { error?: unknown; message?: unknown }
     return {
@@ -68,21 +74,6 @@ async function readErrorPayload(upstream: IncomingMessage): Promise<{ error?: st
     // Unreadable, undecodable or not JSON: the status alone says what happened.
     return {}
   }
-}
-
-/** The body, or a rejection once it passes `max` bytes (the stream is then destroyed). */
-async function readAtMost(stream: IncomingMessage, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length
-    if (size > max) {
-      stream.destroy()
-      throw new Error(`body larger than ${max} bytes`)
-    }
-    chunks.push(chunk as Buffer)
-  }
-  return Buffer.concat(chunks)
 }
 
 function decode(raw: Buffer, encoding: string | undefined): Buffer {
