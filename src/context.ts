@@ -31,6 +31,7 @@ import { createRelayNotifier, type RelayNotifier } from './relay/notifier.ts'
 import { IdentityResolver } from './identity/resolver.ts'
 import type { Logger } from './logger.ts'
 import { Mailer } from './mailer/mailer.ts'
+import { createOAuthServer, oauthSessionStores, type OAuthServer } from './oauth/provider.ts'
 import { ServiceProxy, type ResponseRewriter } from './proxy/service-proxy.ts'
 import { createReadAfterWrite } from './read-after-write/index.ts'
 import { RecordIndex } from './repo/record-index.ts'
@@ -76,6 +77,13 @@ export type AppContext = {
   rateLimiter: RateLimiter
   /** Forwards the methods this server does not serve (AppView, chat, moderation, atproto-proxy). */
   proxy: ServiceProxy
+  /**
+   * The OAuth authorization server (@atproto/oauth-provider over our stores, src/oauth/): serves the OAuth routes and,
+   * being an OAuthVerifier too, checks OAuth access tokens (stateful: a deleted session's tokens fail at once).
+   */
+  oauthProvider: OAuthServer['provider']
+  /** OAuth sessions (counted on the status page) and one-time DPoP values; both pruned by maintenance. */
+  oauthStores: Omit<OAuthServer, 'provider'>
 }
 
 /**
@@ -118,12 +126,15 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     onBlobsUnlinked: (did, cids) => blobStore.deleteOrphans(did, cids),
     exportLimits: { maxConcurrent: cfg.repoExport.maxConcurrent, idleMs: cfg.repoExport.idleTimeoutMs },
   })
+  // Before the account services: a takedown, a password reset and a deactivation end OAuth sessions through it.
+  const oauthStores = oauthSessionStores({ cfg, db, store, repo })
   const accounts = new AccountService({ cfg, store, plc, identity, sessions, invites, appPasswords, repo, sequencer, handleClaims })
   const accountStatus = new AccountStatusService({
     db,
     store,
     sequencer,
     sessions,
+    oauthSessions: oauthStores.tokens,
     repo,
     blobStore,
     identity,
@@ -137,10 +148,33 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     tokens: emailTokens,
     mailer: Mailer.create(cfg, log),
     sessions,
+    oauthSessions: oauthStores.tokens,
     accountStatus,
     emailAvailableTo: (did, email) => accounts.emailAvailableTo(did, email),
     log,
     now: tokens.now,
+  })
+  const handles = new HandleService({
+    serviceDomains: cfg.serviceHandleDomains,
+    store,
+    claims: handleClaims,
+    plc,
+    identity,
+    sequencer,
+  })
+  const oauth = await createOAuthServer({
+    cfg,
+    log,
+    db,
+    store,
+    accounts,
+    accountStatus,
+    appPasswords,
+    emailTokens,
+    selfService,
+    handles,
+    rateLimiter,
+    ...oauthStores,
   })
   return {
     cfg,
@@ -160,14 +194,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
       resolver: identity,
       serviceHandleDid: (handle) => serviceHandleDid(store, cfg.serviceHandleDomains, handle),
     }),
-    handles: new HandleService({
-      serviceDomains: cfg.serviceHandleDomains,
-      store,
-      claims: handleClaims,
-      plc,
-      identity,
-      sequencer,
-    }),
+    handles,
     plcOperations: new PlcOperationService({
       store,
       plc,
@@ -205,6 +232,8 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
       log,
       rewriter: opts.rewriter ?? readAfterWrite(cfg, { records, repo, store, serviceAuth, log }),
     }),
+    oauthProvider: oauth.provider,
+    oauthStores: { tokens: oauth.tokens, replay: oauth.replay },
   }
 }
 

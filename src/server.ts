@@ -1,5 +1,6 @@
-// The HTTP server: XRPC under /xrpc (and the firehose upgrade), handle verification under /.well-known, the status
-// page at /, and the dev PLC directory under /plc.
+// The HTTP server: XRPC under /xrpc (and the firehose upgrade), handle verification under /.well-known, the OAuth
+// authorization server (/oauth/*, its /.well-known documents, sign-in and account pages), the status page at /, and
+// the dev PLC directory under /plc.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import cors from 'cors'
@@ -11,6 +12,8 @@ import { createContext, type AppContext, type ContextOptions } from './context.t
 import { openDatabase, type Db } from './db/index.ts'
 import type { Logger } from './logger.ts'
 import { startMaintenance } from './maintenance.ts'
+import { oauthIssuer } from './oauth/provider.ts'
+import { createOAuthRouter } from './oauth/routes.ts'
 import { trustProxyFn } from './util/net.ts'
 import { describeListen, isLoopbackAddress } from './util/listen.ts'
 import { watchFirehose } from './relay/firehose-watch.ts'
@@ -39,6 +42,9 @@ export function createApp(ctx: AppContext, db: Db): express.Express {
   app.use(assignRequestId)
   // Behind nginx, req.ip (and the rate limits) see the real client only for proxies PDS_TRUST_PROXY trusts.
   app.set('trust proxy', trustProxyFn(ctx.cfg.trustProxy))
+  // OAuth before CORS and the rate limiter, as in the reference: the provider answers its own preflights with its own
+  // CORS rules, reads its own bodies, limits sign-in attempts itself, and passes every other request on.
+  app.use(createOAuthRouter(ctx.oauthProvider, oauthIssuer(ctx.cfg), ctx.log))
   app.use(cors({ maxAge: 86400 }))
   app.use(ctx.rateLimiter.syncMiddleware)
 
@@ -50,6 +56,7 @@ export function createApp(ctx: AppContext, db: Db): express.Express {
       publicUrl: ctx.cfg.publicUrl,
       hostname: ctx.cfg.hostname,
       accounts: ctx.accounts.store.count(),
+      oauthSessions: ctx.oauthStores.tokens.countActive(),
       latestSeq: firehose.latestSeq,
       firehose,
       federationEnabled: ctx.cfg.federation.enabled,

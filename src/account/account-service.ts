@@ -213,6 +213,16 @@ export class AccountService {
   }
 
   async login(identifier: string, password: string): Promise<Login> {
+    const { account, appPassword } = await this.checkLogin(identifier, password)
+    const tokens = await this.sessions.create(account.did, appPassword)
+    return { account, appPassword, ...tokens }
+  }
+
+  /**
+   * `login`'s checks without a session (OAuth sign-in, src/oauth/account-store.ts): the account, and the app password
+   * the password matched (null: the account password). Same errors, same timing.
+   */
+  async checkLogin(identifier: string, password: string): Promise<Omit<Login, keyof SessionTokens>> {
     const account = this.byLoginIdentifier(identifier)
     const [isAccountPassword, appPassword] = await Promise.all([
       verifyPassword(password, account?.password_scrypt ?? UNMATCHABLE_PASSWORD_HASH),
@@ -223,9 +233,7 @@ export class AccountService {
     }
     if (account.takedown_ref) throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
     // The account password wins: an app password that happens to be equal to it gives no narrower session.
-    const used = isAccountPassword ? null : appPassword
-    const tokens = await this.sessions.create(account.did, used)
-    return { account, appPassword: used, ...tokens }
+    return { account, appPassword: isAccountPassword ? null : appPassword }
   }
 }
 

@@ -33,11 +33,16 @@ export function inactiveRepoError(account: AccountRow): InvalidRequestError | nu
 
 export type StatusAttr = { applied: boolean; ref?: string }
 
+/** Ends an account's OAuth sessions: its access tokens are refused at once, its refresh tokens too. */
+export type OAuthSessions = { deleteAllFor(did: string): void }
+
 export type AccountStatusDeps = {
   db: Db
   store: AccountStore
   sequencer: Sequencer
   sessions: SessionService
+  /** The account's OAuth sessions (src/oauth/token-store.ts), ended with its XRPC sessions on a takedown. */
+  oauthSessions: OAuthSessions
   repo: RepoService
   blobStore: BlobStore
   identity: IdentityResolver
@@ -106,13 +111,19 @@ export class AccountStatusService {
     })
   }
 
-  /** Apply or lift a takedown. Applying it also ends every session of the account. */
+  /**
+   * Apply or lift a takedown. Applying it also ends every session of the account, OAuth ones included (as the
+   * reference's takedownAccount).
+   */
   setTakedown(did: string, takedown: StatusAttr): RepoStatus {
     return this.deps.sequencer.writeTransaction(() => {
       this.account(did)
       const ref = takedown.applied ? (takedown.ref ?? new Date().toISOString()) : null
       this.deps.store.setTakedownRef(did, ref)
-      if (takedown.applied) this.deps.sessions.deleteAllFor(did)
+      if (takedown.applied) {
+        this.deps.sessions.deleteAllFor(did)
+        this.deps.oauthSessions.deleteAllFor(did)
+      }
       return this.sequenceStatusNow(did)
     })
   }
@@ -127,7 +138,8 @@ export class AccountStatusService {
 
   /**
    * Delete the account and everything it stored. Like the reference, its earlier events leave the log and one
-   * `#account` (active=false, status=deleted) stays as the tombstone relays see.
+   * `#account` (active=false, status=deleted) stays as the tombstone relays see. Its sessions, OAuth sessions,
+   * consents and signed-in devices go with the account row (ON DELETE CASCADE, migrations/010).
    */
   async deleteAccount(did: string): Promise<void> {
     this.account(did)

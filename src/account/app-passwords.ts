@@ -29,6 +29,7 @@ export class AppPasswordService {
       ),
       byHash: db.prepare('SELECT name, privileged FROM app_password WHERE did = ? AND password_scrypt = ?'),
       delete: db.prepare('DELETE FROM app_password WHERE did = ? AND name = ?'),
+      deleteAll: db.prepare('DELETE FROM app_password WHERE did = ?'),
     }
   }
 
@@ -66,5 +67,10 @@ export class AppPasswordService {
   /** Revoking deletes the row; its sessions go with it (foreign key cascade). */
   revoke(did: string, name: string): void {
     this.stmts.delete.run(did, name)
+  }
+
+  /** Revoke every app password of the account (deactivation through the OAuth account page, as the reference). */
+  deleteAllFor(did: string): void {
+    this.stmts.deleteAll.run(did)
   }
 }

@@ -9,7 +9,7 @@ import { AuthRequiredError, InvalidRequestError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Mailer } from '../mailer/mailer.ts'
 import type { AccountRow, AccountStore } from './account-store.ts'
-import type { AccountStatusService } from './account-status.ts'
+import type { AccountStatusService, OAuthSessions } from './account-status.ts'
 import type { EmailTokenPurpose, EmailTokenService } from './email-tokens.ts'
 import { hashPassword, verifyPassword } from './passwords.ts'
 import type { SessionService } from './sessions.ts'
@@ -25,6 +25,8 @@ export type SelfServiceDeps = {
   tokens: EmailTokenService
   mailer: Mailer
   sessions: SessionService
+  /** Ended with the XRPC sessions by a password reset. */
+  oauthSessions: OAuthSessions
   accountStatus: AccountStatusService
   /** Whether an account may take an address: no other account and no signup in flight has it (AccountService). */
   emailAvailableTo: (did: string, email: string) => boolean
@@ -106,8 +108,8 @@ export class SelfService {
 
   /**
    * Set a new password with a reset_password code (no login needed). Ends every session of the account, app
-   * password sessions included, and so every access and refresh token, as the reference revokes its refresh tokens.
-   * App passwords themselves stay.
+   * password sessions included, and so every access and refresh token, as the reference revokes its refresh tokens;
+   * its OAuth sessions too (the reference leaves those). App passwords themselves stay.
    */
   async resetPassword(token: string, password: string): Promise<void> {
     if (password.length === 0 || password.length > NEW_PASSWORD_MAX_LENGTH) {
@@ -120,6 +122,7 @@ export class SelfService {
       this.deps.tokens.consume(did, 'reset_password', token)
       this.deps.store.setPassword(did, passwordScrypt)
       this.deps.sessions.deleteAllFor(did)
+      this.deps.oauthSessions.deleteAllFor(did)
     })()
   }
 

@@ -4,7 +4,7 @@ import path from 'node:path'
 import proxyaddr from 'proxy-addr'
 import { isValidDid } from '@atproto/syntax'
 import { z } from 'zod'
-import { loadLocalSecrets, type Secrets } from './secrets.ts'
+import { isP256PrivateKeyHex, loadLocalSecrets, type Secrets } from './secrets.ts'
 
 export type Config = Readonly<{
   port: number
@@ -297,6 +297,11 @@ const fromAddress = z.string().refine((s) => z.email().safeParse(/<([^<>]+)>\s*$
 })
 
 const hexKey = z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (a secp256k1 private key)')
+const p256Key = z
+  .string()
+  .regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (a P-256 private key)')
+  .refine(isP256PrivateKeyHex, 'not a valid P-256 private key (zero, or not below the curve order)')
+const hexSecret = z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex characters (openssl rand -hex 32)')
 
 /**
  * The services unserved methods are forwarded to: `<env>_URL` and `<env>_DID`, both or neither. Defaults off
@@ -347,6 +352,8 @@ const envSchema = z.object({
   PDS_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   PDS_ADMIN_PASSWORD: z.string().min(1).optional(),
   PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: hexKey.optional(),
+  PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX: p256Key.optional(),
+  PDS_OAUTH_DPOP_SECRET: hexSecret.optional(),
   PDS_INVITE_REQUIRED: bool.default(false),
   PDS_PRIVACY_POLICY_URL: linkUrl.optional(),
   PDS_TERMS_OF_SERVICE_URL: linkUrl.optional(),
@@ -447,25 +454,34 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     )
   }
 
+  const given = {
+    jwtSecret: e.PDS_JWT_SECRET,
+    adminPassword: e.PDS_ADMIN_PASSWORD,
+    plcRotationKeyHex: e.PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX?.toLowerCase(),
+    oauthSigningKeyHex: e.PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX?.toLowerCase(),
+    dpopSecret: e.PDS_OAUTH_DPOP_SECRET?.toLowerCase(),
+  }
   let secrets: Secrets
-  if (e.PDS_JWT_SECRET && e.PDS_ADMIN_PASSWORD && e.PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX) {
-    secrets = {
-      jwtSecret: e.PDS_JWT_SECRET,
-      adminPassword: e.PDS_ADMIN_PASSWORD,
-      plcRotationKeyHex: e.PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX.toLowerCase(),
-    }
+  if (given.jwtSecret && given.adminPassword && given.plcRotationKeyHex && given.oauthSigningKeyHex && given.dpopSecret) {
+    secrets = given as Secrets
   } else if (local) {
     // Dev convenience: generated once, kept in the data directory (0600), explicit variables still win.
     const stored = loadLocalSecrets(dataDirectory)
     secrets = {
-      jwtSecret: e.PDS_JWT_SECRET ?? stored.jwtSecret,
-      adminPassword: e.PDS_ADMIN_PASSWORD ?? stored.adminPassword,
-      plcRotationKeyHex: e.PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX?.toLowerCase() ?? stored.plcRotationKeyHex,
+      jwtSecret: given.jwtSecret ?? stored.jwtSecret,
+      adminPassword: given.adminPassword ?? stored.adminPassword,
+      plcRotationKeyHex: given.plcRotationKeyHex ?? stored.plcRotationKeyHex,
+      oauthSigningKeyHex: given.oauthSigningKeyHex ?? stored.oauthSigningKeyHex,
+      dpopSecret: given.dpopSecret ?? stored.dpopSecret,
     }
   } else {
-    const missing = ['PDS_JWT_SECRET', 'PDS_ADMIN_PASSWORD', 'PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX'].find(
-      (name) => !cleaned[name],
-    )
+    const missing = [
+      'PDS_JWT_SECRET',
+      'PDS_ADMIN_PASSWORD',
+      'PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX',
+      'PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX',
+      'PDS_OAUTH_DPOP_SECRET',
+    ].find((name) => !cleaned[name])
     throw new ConfigError(`${missing}: required when PDS_HOSTNAME is not localhost`)
   }
 

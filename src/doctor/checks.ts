@@ -11,6 +11,7 @@ import { checkAccounts } from './checks/accounts.ts'
 import { checkDns, defaultLookup } from './checks/dns.ts'
 import { describeResult, healthResult } from './checks/endpoints.ts'
 import { checkFirehose } from './checks/firehose.ts'
+import { OAUTH_METADATA_PATH, oauthResult } from './checks/oauth.ts'
 import { checkPublicUrl } from './checks/public-url.ts'
 import { checkRelays } from './checks/relays.ts'
 import type { CheckResult, DoctorIdentity, DoctorReport } from './types.ts'
@@ -49,6 +50,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
 
   const describe = await get('/xrpc/com.atproto.server.describeServer')
   results.push(describeResult(cfg, describe))
+
+  results.push(oauthResult(cfg, await get(OAUTH_METADATA_PATH)))
 
   results.push(await checkFirehose(cfg, timeoutMs, opts.frameWaitMs ?? 3_000))
 

@@ -3,7 +3,7 @@
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip'
 
 export type CheckResult = {
-  /** Stable: public-url, dns, health, describe-server, firehose, accounts, account:<did>, federation, relay:<url> */
+  /** Stable: public-url, dns, health, describe-server, oauth, firehose, accounts, account:<did>, federation, relay:<url> */
   id: string
   status: CheckStatus
   /** One plain sentence: what was found. */

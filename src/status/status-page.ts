@@ -10,6 +10,8 @@ export type StatusSnapshot = {
   publicUrl: string
   hostname: string
   accounts: number
+  /** OAuth sessions apps hold (src/oauth/token-store.ts countActive). */
+  oauthSessions: number
   latestSeq: number
   firehose: FirehoseStats
   federationEnabled: boolean
@@ -78,6 +80,7 @@ export function renderStatusPage(s: StatusSnapshot): string {
 <p class="sub">AT Protocol PDS · version <span id="version">${esc(s.version)}</span> · <a href="${esc(s.publicUrl)}">${esc(s.publicUrl)}</a></p>
 <dl class="figures">
   <div><dt>Accounts</dt><dd id="accounts">${esc(s.accounts)}</dd></div>
+  <div><dt>OAuth sessions</dt><dd id="oauth-sessions">${esc(s.oauthSessions)}</dd></div>
   <div><dt>Latest seq</dt><dd id="latest-seq">${esc(s.latestSeq)}</dd></div>
   <div><dt>Firehose subscribers</dt><dd id="subscribers">${esc(s.firehose.subscriberCount)}</dd></div>
   <div><dt>Federation</dt><dd id="federation">${s.federationEnabled ? 'on' : 'off'}</dd></div>

@@ -1,0 +1,368 @@
+// The OAuth authorization server (src/oauth/): its metadata documents and keys, pushed authorization requests with
+// their error paths (DPoP nonce handshake, PKCE, redirect URIs, client metadata fetched from a local https server),
+// the token store's rotation and replay rules, sessions ended by takedown, password reset and deletion, the status
+// page's count and the doctor's check. The sign-in in a browser and OAuth tokens on XRPC calls are test/oauth.test.ts.
+import assert from 'node:assert/strict'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
+import { parseConfig } from '../src/config/index.ts'
+import { runDoctor } from '../src/doctor/checks.ts'
+import { oauthResult } from '../src/doctor/checks/oauth.ts'
+import { assertConfigRefuses } from './helpers/config.ts'
+import { createUser, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
+import type { TestPlc } from './helpers/plc.ts'
+
+const REDIRECT = 'http://127.0.0.1:8123/callback'
+const LOOPBACK_CLIENT = `http://localhost?redirect_uri=${encodeURIComponent(REDIRECT)}&scope=${encodeURIComponent('atproto transition:generic')}`
+
+/** A DPoP key and proofs for it (RFC 9449), as an OAuth client makes them. */
+async function dpopKey() {
+  const { privateKey, publicKey } = await generateKeyPair('ES256')
+  const jwk: JWK = await exportJWK(publicKey)
+  return {
+    proof: (htm: string, htu: string, nonce?: string, jti = randomUUID()) =>
+      new SignJWT({ htm, htu, jti, ...(nonce ? { nonce } : {}) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+        .setIssuedAt()
+        .sign(privateKey),
+  }
+}
+
+const pkce = { code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }
+
+/** GET `url` as a browser's top-level navigation (fetch() cannot send these Sec-Fetch-* values). */
+function navigate(url: string): Promise<{ status: number; type: string; body: string }> {
+  const headers = { accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', 'sec-fetch-site': 'none' }
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers }, (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (c) => (body += c))
+        res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }))
+      })
+      .on('error', reject)
+  })
+}
+
+type ParAnswer = { status: number; body: any; nonce: string | null }
+
+/** POST /oauth/par as a public client with a DPoP proof (`nonce` when the server handed one out). */
+async function par(pds: TestPds, params: Record<string, string>, proof: string): Promise<ParAnswer> {
+  const res = await fetch(`${pds.url}/oauth/par`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: proof },
+    body: new URLSearchParams(params),
+  })
+  return { status: res.status, body: await res.json(), nonce: res.headers.get('dpop-nonce') }
+}
+
+/** A PAR through the nonce handshake: first without a nonce, then with the one the server sent. */
+async function parWithNonce(pds: TestPds, params: Record<string, string>): Promise<ParAnswer> {
+  const key = await dpopKey()
+  const htu = `${pds.url}/oauth/par`
+  const first = await par(pds, params, await key.proof('POST', htu))
+  if (first.body?.error !== 'use_dpop_nonce') return first
+  return par(pds, params, await key.proof('POST', htu, first.nonce!))
+}
+
+const authorizeParams = (clientId: string, extra: Record<string, string> = {}) => ({
+  client_id: clientId,
+  response_type: 'code',
+  redirect_uri: REDIRECT,
+  scope: 'atproto transition:generic',
+  state: randomBytes(8).toString('hex'),
+  ...pkce,
+  ...extra,
+})
+
+describe('OAuth authorization server', () => {
+  let plc: TestPlc
+  let pds: TestPds
+
+  before(async () => {
+    ;({ plc, pds } = await startServers())
+  })
+  after(() => stopServers({ plc, pds }))
+
+  it('serves the authorization server metadata with the public URL as issuer', async () => {
+    const res = await fetch(`${pds.url}/.well-known/oauth-authorization-server`)
+    assert.equal(res.status, 200)
+    const meta = (await res.json()) as Record<string, any>
+    const issuer = pds.ctx.cfg.publicUrl
+    assert.equal(meta.issuer, issuer)
+    assert.equal(meta.pushed_authorization_request_endpoint, `${issuer}/oauth/par`)
+    assert.equal(meta.authorization_endpoint, `${issuer}/oauth/authorize`)
+    assert.equal(meta.token_endpoint, `${issuer}/oauth/token`)
+    assert.equal(meta.revocation_endpoint, `${issuer}/oauth/revoke`)
+    assert.equal(meta.jwks_uri, `${issuer}/oauth/jwks`)
+    assert.equal(meta.require_pushed_authorization_requests, true)
+    assert.equal(meta.client_id_metadata_document_supported, true)
+    assert.ok(meta.dpop_signing_alg_values_supported.includes('ES256'))
+    assert.ok(meta.code_challenge_methods_supported.includes('S256'))
+    assert.ok(meta.scopes_supported.includes('atproto'))
+    assert.deepEqual(meta.protected_resources, [issuer])
+  })
+
+  it('serves the protected resource metadata to any origin, naming itself as authorization server', async () => {
+    const res = await fetch(`${pds.url}/.well-known/oauth-protected-resource`, { headers: { origin: 'https://app.example' } })
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('access-control-allow-origin'), '*')
+    const meta = (await res.json()) as Record<string, any>
+    assert.equal(meta.resource, pds.ctx.cfg.publicUrl)
+    assert.deepEqual(meta.authorization_servers, [pds.ctx.cfg.publicUrl])
+  })
+
+  it('publishes the ES256 public key, never its private part, and XRPC 404s are unchanged', async () => {
+    const jwks = (await (await fetch(`${pds.url}/oauth/jwks`)).json()) as { keys: Record<string, unknown>[] }
+    assert.equal(jwks.keys.length, 1)
+    const [key] = jwks.keys
+    assert.equal(key.kty, 'EC')
+    assert.equal(key.crv, 'P-256')
+    assert.equal(key.alg, 'ES256')
+    assert.equal(typeof key.kid, 'string')
+    assert.equal(key.d, undefined)
+    assert.equal((await xrpc(pds, 'com.atproto.server.describeServer')).status, 200)
+    const notFound = await fetch(`${pds.url}/no/such/page`)
+    assert.equal(notFound.status, 404)
+    assert.deepEqual(await notFound.json(), { error: 'NotFound', message: 'Not Found' })
+  })
+
+  it('answers a first PAR with use_dpop_nonce, then accepts it with the nonce (loopback client)', async () => {
+    const key = await dpopKey()
+    const htu = `${pds.url}/oauth/par`
+    const params = authorizeParams(LOOPBACK_CLIENT)
+    const first = await par(pds, params, await key.proof('POST', htu))
+    assert.equal(first.status, 400)
+    assert.equal(first.body.error, 'use_dpop_nonce')
+    assert.ok(first.nonce, 'a DPoP-Nonce header')
+    const proof = await key.proof('POST', htu, first.nonce!)
+    const second = await par(pds, params, proof)
+    assert.equal(second.status, 201, JSON.stringify(second.body))
+    assert.match(second.body.request_uri, /^urn:ietf:params:oauth:request_uri:/)
+    assert.ok(second.body.expires_in > 0)
+
+    // The same proof again is a replay (its jti is remembered in oauth_replay).
+    const replayed = await par(pds, params, proof)
+    assert.equal(replayed.status, 401)
+    assert.equal(replayed.body.error, 'invalid_dpop_proof')
+
+    // The authorize page for the request, as a browser navigates to it: the sign-in UI, served by the provider.
+    const page = await navigate(
+      `${pds.url}/oauth/authorize?client_id=${encodeURIComponent(LOOPBACK_CLIENT)}&request_uri=${encodeURIComponent(second.body.request_uri)}`,
+    )
+    assert.equal(page.status, 200, page.body.slice(0, 300))
+    assert.match(page.type, /text\/html/)
+    assert.match(page.body, /Aurora Locus/)
+  })
+
+  it('refuses a PAR without PKCE', async () => {
+    const { code_challenge: _c, code_challenge_method: _m, ...noPkce } = authorizeParams(LOOPBACK_CLIENT)
+    const res = await parWithNonce(pds, noPkce)
+    assert.equal(res.status, 400)
+    assert.equal(res.body.error, 'invalid_request')
+    assert.match(res.body.error_description, /PKCE/)
+  })
+
+  it('refuses a redirect_uri the client did not register', async () => {
+    const res = await parWithNonce(pds, authorizeParams(LOOPBACK_CLIENT, { redirect_uri: 'http://127.0.0.1:8123/elsewhere' }))
+    assert.equal(res.status, 400)
+    assert.equal(res.body.error, 'invalid_request')
+    assert.match(res.body.error_description, /redirect_uri/i)
+  })
+
+  it('refuses client ids that cannot name a published client', async () => {
+    // A discoverable client is an https URL on a public host name, fetched only then: none of these is fetched.
+    const ids = ['https://client.invalid/client-metadata.json', 'http://app.example.com/client.json', 'https://127.0.0.1/client.json', 'not a url']
+    for (const clientId of ids) {
+      const res = await parWithNonce(pds, authorizeParams(clientId))
+      assert.equal(res.status, 400, `${clientId}: ${JSON.stringify(res.body)}`)
+      assert.match(res.body.error, /^invalid_client_(id|metadata)$/, `${clientId}: ${JSON.stringify(res.body)}`)
+      assert.match(res.body.error_description, /client/i)
+    }
+  })
+
+  describe('OAuth sessions (the token store)', () => {
+    /** An OAuth session row for `did`, as the provider stores one after the code exchange. */
+    const session = (did: string) => {
+      const tokenId = `tok-${randomBytes(8).toString('hex')}`
+      const refreshToken = `ref-${randomBytes(8).toString('hex')}`
+      const now = new Date()
+      pds.ctx.oauthStores.tokens.createToken(
+        tokenId as never,
+        {
+          createdAt: now,
+          updatedAt: now,
+          expiresAt: new Date(now.getTime() + 3600_000),
+          clientId: LOOPBACK_CLIENT as never,
+          clientAuth: { method: 'none' },
+          deviceId: null,
+          did: did as never,
+          parameters: { client_id: LOOPBACK_CLIENT, scope: 'atproto' } as never,
+          code: null,
+          scope: 'atproto',
+        },
+        refreshToken as never,
+      )
+      return { tokenId, refreshToken }
+    }
+    const read = (tokenId: string) => pds.ctx.oauthStores.tokens.readToken(tokenId as never)
+
+    it('rotates refresh tokens and finds the session by a spent one, which can never start a session again', async () => {
+      const alice = await createUser(pds)
+      const { tokenId, refreshToken } = session(alice.did)
+      const info = read(tokenId)
+      assert.equal(info?.account.did, alice.did)
+      assert.equal(info?.account.handle, alice.handle)
+      assert.equal(info?.currentRefreshToken, refreshToken)
+
+      const store = pds.ctx.oauthStores.tokens
+      const next = { tokenId: 'tok-next-' + tokenId, refresh: 'ref-next-' + refreshToken }
+      const now = new Date()
+      store.rotateToken(tokenId as never, next.tokenId as never, next.refresh as never, {
+        clientAuth: { method: 'none' },
+        expiresAt: new Date(now.getTime() + 3600_000),
+        updatedAt: now,
+        scope: 'atproto',
+      })
+      assert.equal(read(tokenId), null, 'the old access token id is gone')
+      assert.equal(read(next.tokenId)?.currentRefreshToken, next.refresh)
+      // The spent refresh token still names the session: the provider sees it is not the current one (a replay)
+      // and deletes the session.
+      const found = store.findTokenByRefreshToken(refreshToken as never)
+      assert.equal(found?.id, next.tokenId)
+      assert.notEqual(found?.currentRefreshToken, refreshToken)
+      // A spent refresh token is refused for a new session or as the next one of a rotation.
+      assert.throws(() => store.createToken('tok-x' as never, { ...found!.data, scope: 'atproto' }, refreshToken as never), /already in use/)
+      assert.throws(
+        () => store.rotateToken(next.tokenId as never, 'tok-y' as never, refreshToken as never, {
+          clientAuth: { method: 'none' }, expiresAt: now, updatedAt: now, scope: 'atproto',
+        }),
+        /already in use/,
+      )
+      store.deleteToken(next.tokenId as never)
+      assert.equal(store.findTokenByRefreshToken(refreshToken as never), null, 'spent tokens go with the session')
+    })
+
+    it('counts active sessions on the status page', async () => {
+      const bob = await createUser(pds)
+      const before = pds.ctx.oauthStores.tokens.countActive()
+      session(bob.did)
+      const page = await (await fetch(pds.url, { headers: { accept: 'text/html' } })).text()
+      assert.match(page, new RegExp(`<dd id="oauth-sessions">${before + 1}</dd>`))
+    })
+
+    it('ends them on takedown, password reset and deletion (XRPC and admin)', async () => {
+      const admin = { authorization: pds.adminAuth }
+      const carol = await createUser(pds)
+      const taken = session(carol.did)
+      const res = await xrpc(pds, 'com.atproto.admin.updateSubjectStatus', {
+        body: { subject: { $type: 'com.atproto.admin.defs#repoRef', did: carol.did }, takedown: { applied: true } },
+        headers: admin,
+      })
+      assert.equal(res.status, 200)
+      assert.equal(pds.db.prepare('SELECT count(*) FROM oauth_token WHERE did = ?').pluck().get(carol.did), 0)
+      assert.equal(read(taken.tokenId), null)
+
+      const dave = await createUser(pds)
+      const reset = session(dave.did)
+      const token = pds.ctx.emailTokens.create(dave.did, 'reset_password')
+      assert.equal((await xrpc(pds, 'com.atproto.server.resetPassword', { body: { token, password: 'new-password' } })).status, 200)
+      assert.equal(read(reset.tokenId), null)
+
+      const erin = await createUser(pds)
+      const deleted = session(erin.did)
+      assert.ok(read(deleted.tokenId))
+      const code = pds.ctx.emailTokens.create(erin.did, 'delete_account')
+      const del = await xrpc(pds, 'com.atproto.server.deleteAccount', { body: { did: erin.did, password: erin.password, token: code } })
+      assert.equal(del.status, 200)
+      assert.equal(pds.db.prepare('SELECT count(*) FROM oauth_token WHERE did = ?').pluck().get(erin.did), 0)
+
+      const fay = await createUser(pds)
+      session(fay.did)
+      const adminDel = await xrpc(pds, 'com.atproto.admin.deleteAccount', { body: { did: fay.did }, headers: admin })
+      assert.equal(adminDel.status, 200)
+      assert.equal(pds.db.prepare('SELECT count(*) FROM oauth_token WHERE did = ?').pluck().get(fay.did), 0)
+    })
+  })
+
+  describe('doctor', () => {
+    it('passes the OAuth check through the public URL', async () => {
+      const report = await runDoctor({ cfg: pds.ctx.cfg, timeoutMs: 5000, frameWaitMs: 500, maxAccounts: 0 })
+      const check = report.results.find((r) => r.id === 'oauth')
+      assert.equal(check?.status, 'pass', JSON.stringify(check))
+    })
+
+    it('fails clearly when the issuer is not the public URL, saying what to set', async () => {
+      // A proxy on another port: what the doctor reaches as the public URL is a PDS configured with another one.
+      const target = new URL(pds.url)
+      const proxy = http.createServer((req, res) => {
+        const up = http.request({ host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+          res.writeHead(ur.statusCode!, ur.headers)
+          ur.pipe(res)
+        })
+        req.pipe(up)
+      })
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+      try {
+        const publicUrl = `http://localhost:${(proxy.address() as AddressInfo).port}`
+        const cfg = { ...pds.ctx.cfg, publicUrl }
+        const res = await fetch(`${publicUrl}/.well-known/oauth-authorization-server`)
+        const check = oauthResult(cfg, { ok: true, status: res.status, text: await res.text() })
+        assert.equal(check.status, 'fail')
+        assert.match(check.detail, new RegExp(`issuer "${pds.ctx.cfg.publicUrl}", not ${publicUrl}`))
+        assert.match(check.fix ?? '', new RegExp(`PDS_PUBLIC_URL=${publicUrl}`))
+        const unreachable = oauthResult(cfg, { ok: false, error: 'HTTP 404 Not Found' })
+        assert.equal(unreachable.status, 'fail')
+        assert.match(unreachable.fix ?? '', /\/oauth\//)
+      } finally {
+        await new Promise<void>((resolve) => proxy.close(() => resolve()))
+      }
+    })
+  })
+})
+
+describe('OAuth configuration', () => {
+  const prod = {
+    PDS_HOSTNAME: 'pds.example.com',
+    PDS_JWT_SECRET: 'a-long-enough-jwt-secret',
+    PDS_ADMIN_PASSWORD: 'a-long-enough-admin-password',
+    PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: 'aa'.repeat(32),
+    PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX: '11'.repeat(32),
+    PDS_OAUTH_DPOP_SECRET: '22'.repeat(32),
+  }
+
+  it('requires the signing key and DPoP secret in production, and checks them', () => {
+    const { PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX: _k, ...noKey } = prod
+    assertConfigRefuses(noKey, 'PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX')
+    const { PDS_OAUTH_DPOP_SECRET: _d, ...noSecret } = prod
+    assertConfigRefuses(noSecret, 'PDS_OAUTH_DPOP_SECRET')
+    assertConfigRefuses({ ...prod, PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX: 'ff'.repeat(32) }, 'PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX')
+    assertConfigRefuses({ ...prod, PDS_OAUTH_DPOP_SECRET: 'short' }, 'PDS_OAUTH_DPOP_SECRET')
+    const cfg = parseConfig(prod)
+    assert.equal(cfg.secrets.oauthSigningKeyHex, '11'.repeat(32))
+    assert.equal(cfg.secrets.dpopSecret, '22'.repeat(32))
+  })
+
+  it('generates them on localhost into secrets.json, keeping the secrets a data directory already has', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-oauth-cfg-'))
+    try {
+      const old = { jwtSecret: 'j'.repeat(32), adminPassword: 'p'.repeat(32), plcRotationKeyHex: 'ab'.repeat(32) }
+      writeFileSync(path.join(dir, 'secrets.json'), JSON.stringify(old), { mode: 0o600 })
+      const a = parseConfig({ PDS_DATA_DIRECTORY: dir })
+      assert.equal(a.secrets.jwtSecret, old.jwtSecret)
+      assert.equal(a.secrets.plcRotationKeyHex, old.plcRotationKeyHex)
+      assert.match(a.secrets.oauthSigningKeyHex, /^[0-9a-f]{64}$/)
+      assert.match(a.secrets.dpopSecret, /^[0-9a-f]{64}$/)
+      assert.deepEqual(parseConfig({ PDS_DATA_DIRECTORY: dir }).secrets, a.secrets)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
