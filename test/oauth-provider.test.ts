@@ -3,7 +3,7 @@
 // the token store's rotation and replay rules, sessions ended by takedown, password reset and deletion, the status
 // page's count and the doctor's check. The sign-in in a browser and OAuth tokens on XRPC calls are test/oauth.test.ts.
 import assert from 'node:assert/strict'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -34,22 +34,38 @@ async function dpopKey() {
   }
 }
 
-const pkce = { code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }
+/** A fresh PKCE pair (RFC 7636, S256): the provider refuses a challenge it has seen before. */
+function newPkce() {
+  const verifier = randomBytes(32).toString('base64url')
+  const challenge = createHash('sha256').update(verifier).digest('base64url')
+  return { verifier, params: { code_challenge: challenge, code_challenge_method: 'S256' } }
+}
 
-/** GET `url` as a browser's top-level navigation (fetch() cannot send these Sec-Fetch-* values). */
-function navigate(url: string): Promise<{ status: number; type: string; body: string }> {
-  const headers = { accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', 'sec-fetch-site': 'none' }
+type RawAnswer = { status: number; type: string; body: string; setCookies: string[] }
+
+/**
+ * A request with the headers a browser sends and fetch() cannot (Sec-Fetch-*, Origin, Cookie): how the sign-in
+ * pages' own scripts call the provider.
+ */
+function browserRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
-    http
-      .get(url, { headers }, (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (c) => (body += c))
-        res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }))
-      })
-      .on('error', reject)
+    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c) => (body += c))
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body, setCookies: res.headers['set-cookie'] ?? [] }),
+      )
+    })
+    req.on('error', reject)
+    req.end(opts.body)
   })
 }
+
+const NAVIGATE = { accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', 'sec-fetch-site': 'none' }
+
+/** GET `url` as a browser's top-level navigation. */
+const navigate = (url: string) => browserRequest(url, { headers: NAVIGATE })
 
 type ParAnswer = { status: number; body: any; nonce: string | null }
 
@@ -72,13 +88,120 @@ async function parWithNonce(pds: TestPds, params: Record<string, string>): Promi
   return par(pds, params, await key.proof('POST', htu, first.nonce!))
 }
 
+/** An OAuth client's DPoP side: one key, the server's latest nonce, and a retry when the server asks for a fresh one. */
+async function dpopClient(pds: TestPds) {
+  const key = await dpopKey()
+  let nonce: string | undefined
+  return {
+    async post(endpoint: string, params: Record<string, string>): Promise<{ status: number; body: any }> {
+      for (let attempt = 0; ; attempt++) {
+        const url = `${pds.url}${endpoint}`
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: await key.proof('POST', url, nonce) },
+          body: new URLSearchParams(params),
+        })
+        nonce = res.headers.get('dpop-nonce') ?? nonce
+        const body: any = await res.json().catch(() => undefined)
+        if (body?.error === 'use_dpop_nonce' && attempt === 0) continue
+        return { status: res.status, body }
+      }
+    },
+  }
+}
+
+/** Cookies from Set-Cookie headers, merged into `jar`. */
+function keepCookies(jar: Map<string, string>, setCookies: string[]): void {
+  for (const c of setCookies) {
+    const [pair] = c.split(';')
+    const eq = pair.indexOf('=')
+    jar.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim())
+  }
+}
+
+/**
+ * The whole authorization code flow without a browser, as the provider's own pages drive it: PAR, the authorize
+ * page (device and CSRF cookies), the sign-in API, the consent API (its redirect URL carries the code), and the
+ * token request. Returns the token response, or the sign-in API's refusal.
+ */
+async function authorize(pds: TestPds, username: string, password: string): Promise<SignIn> {
+  const client = await dpopClient(pds)
+  const pkce = newPkce()
+  const pushed = await client.post('/oauth/par', authorizeParams(LOOPBACK_CLIENT, pkce.params))
+  assert.equal(pushed.status, 201, JSON.stringify(pushed.body))
+  const pageUrl = `${pds.url}/oauth/authorize?client_id=${encodeURIComponent(LOOPBACK_CLIENT)}&request_uri=${encodeURIComponent(pushed.body.request_uri)}`
+  const page = await navigate(pageUrl)
+  assert.equal(page.status, 200, page.body.slice(0, 300))
+  const jar = new Map<string, string>()
+  keepCookies(jar, page.setCookies)
+  const api = async (endpoint: string, input: unknown) => {
+    const res = await browserRequest(`${pds.url}/@atproto/oauth-provider/~api${endpoint}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        origin: new URL(pds.url).origin,
+        referer: pageUrl,
+        'sec-fetch-mode': 'same-origin',
+        'sec-fetch-site': 'same-origin',
+        'sec-fetch-dest': 'empty',
+        'x-csrf-token': jar.get('csrf-token') ?? '',
+        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+      },
+      body: JSON.stringify(input),
+    })
+    keepCookies(jar, res.setCookies)
+    return { status: res.status, body: JSON.parse(res.body) }
+  }
+  const signedIn = await api('/sign-in', { locale: 'en', username, password, remember: true })
+  if (signedIn.status !== 200) return { ok: false, refused: signedIn.body }
+  const consent = await api('/consent', { did: signedIn.body.account.did })
+  assert.equal(consent.status, 200, JSON.stringify(consent.body))
+  const code = new URL(consent.body.url).searchParams.get('code')
+  assert.ok(code, consent.body.url)
+  const token = await client.post('/oauth/token', {
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: REDIRECT,
+    code_verifier: pkce.verifier,
+    client_id: LOOPBACK_CLIENT,
+  })
+  assert.equal(token.status, 200, JSON.stringify(token.body))
+  const refresh = (refreshToken: string) =>
+    client.post('/oauth/token', { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: LOOPBACK_CLIENT })
+  return { ok: true, account: signedIn.body.account, tokens: token.body, refresh, client }
+}
+
+type SignIn =
+  | { ok: false; refused: { error: string; error_description: string } }
+  | {
+      ok: true
+      account: { did: string; handle: string }
+      tokens: Record<string, string>
+      refresh: (refreshToken: string) => Promise<{ status: number; body: any }>
+      client: Awaited<ReturnType<typeof dpopClient>>
+    }
+
+/** `authorize` that must succeed. */
+async function signIn(pds: TestPds, username: string, password: string) {
+  const flow = await authorize(pds, username, password)
+  if (!flow.ok) assert.fail(`sign-in refused: ${JSON.stringify(flow.refused)}`)
+  return flow
+}
+
+/** `authorize` that must be refused: the refusal's description. */
+async function refusedSignIn(pds: TestPds, username: string, password: string): Promise<string> {
+  const flow = await authorize(pds, username, password)
+  if (flow.ok) assert.fail('sign-in accepted')
+  return flow.refused.error_description
+}
+
 const authorizeParams = (clientId: string, extra: Record<string, string> = {}) => ({
   client_id: clientId,
   response_type: 'code',
   redirect_uri: REDIRECT,
   scope: 'atproto transition:generic',
   state: randomBytes(8).toString('hex'),
-  ...pkce,
+  ...newPkce().params,
   ...extra,
 })
 
@@ -188,107 +311,103 @@ describe('OAuth authorization server', () => {
     }
   })
 
-  describe('OAuth sessions (the token store)', () => {
-    /** An OAuth session row for `did`, as the provider stores one after the code exchange. */
-    const session = (did: string) => {
-      const tokenId = `tok-${randomBytes(8).toString('hex')}`
-      const refreshToken = `ref-${randomBytes(8).toString('hex')}`
-      const now = new Date()
-      pds.ctx.oauthStores.tokens.createToken(
-        tokenId as never,
-        {
-          createdAt: now,
-          updatedAt: now,
-          expiresAt: new Date(now.getTime() + 3600_000),
-          clientId: LOOPBACK_CLIENT as never,
-          clientAuth: { method: 'none' },
-          deviceId: null,
-          did: did as never,
-          parameters: { client_id: LOOPBACK_CLIENT, scope: 'atproto' } as never,
-          code: null,
-          scope: 'atproto',
-        },
-        refreshToken as never,
-      )
-      return { tokenId, refreshToken }
-    }
-    const read = (tokenId: string) => pds.ctx.oauthStores.tokens.readToken(tokenId as never)
+  describe('sign-in and OAuth sessions', () => {
+    const count = (did: string) => pds.db.prepare('SELECT count(*) FROM oauth_token WHERE did = ?').pluck().get(did)
 
-    it('rotates refresh tokens and finds the session by a spent one, which can never start a session again', async () => {
+    it('signs in with the account password and issues DPoP-bound tokens; refresh rotates, a replay ends the session', async () => {
       const alice = await createUser(pds)
-      const { tokenId, refreshToken } = session(alice.did)
-      const info = read(tokenId)
-      assert.equal(info?.account.did, alice.did)
-      assert.equal(info?.account.handle, alice.handle)
-      assert.equal(info?.currentRefreshToken, refreshToken)
+      const { tokens, account, refresh } = await signIn(pds, alice.handle, alice.password)
+      assert.equal(account.did, alice.did)
+      assert.equal(account.handle, alice.handle)
+      assert.equal(tokens.token_type, 'DPoP')
+      assert.equal(tokens.sub, alice.did)
+      assert.match(tokens.scope, /\batproto\b/)
+      assert.ok(tokens.access_token && tokens.refresh_token)
+      assert.equal(count(alice.did), 1)
 
-      const store = pds.ctx.oauthStores.tokens
-      const next = { tokenId: 'tok-next-' + tokenId, refresh: 'ref-next-' + refreshToken }
-      const now = new Date()
-      store.rotateToken(tokenId as never, next.tokenId as never, next.refresh as never, {
-        clientAuth: { method: 'none' },
-        expiresAt: new Date(now.getTime() + 3600_000),
-        updatedAt: now,
-        scope: 'atproto',
+      const rotated = await refresh(tokens.refresh_token)
+      assert.equal(rotated.status, 200, JSON.stringify(rotated.body))
+      assert.notEqual(rotated.body.refresh_token, tokens.refresh_token)
+      // The spent refresh token again: a replay, which revokes the whole session (the new token with it).
+      const replayed = await refresh(tokens.refresh_token)
+      assert.equal(replayed.status, 400)
+      assert.equal(replayed.body.error, 'invalid_grant')
+      const after = await refresh(rotated.body.refresh_token)
+      assert.equal(after.status, 400)
+      assert.equal(after.body.error, 'invalid_grant')
+      assert.equal(count(alice.did), 0)
+    })
+
+    it('revokes a session at /oauth/revoke', async () => {
+      const bob = await createUser(pds)
+      const flow = await signIn(pds, bob.handle, bob.password)
+      const revoked = await flow.client.post('/oauth/revoke', { token: flow.tokens.refresh_token, client_id: LOOPBACK_CLIENT })
+      assert.equal(revoked.status, 200, JSON.stringify(revoked.body))
+      assert.equal(count(bob.did), 0)
+      assert.equal((await flow.refresh(flow.tokens.refresh_token)).body.error, 'invalid_grant')
+    })
+
+    it('refuses app passwords, wrong passwords and taken-down accounts on the sign-in page', async () => {
+      const carol = await createUser(pds)
+      const appPassword = (await carol.agent.com.atproto.server.createAppPassword({ name: 'app' })).data.password
+      assert.equal(await refusedSignIn(pds, carol.handle, appPassword), 'App passwords are not allowed')
+      assert.equal(await refusedSignIn(pds, carol.handle, 'not the password'), 'Invalid identifier or password')
+      await xrpc(pds, 'com.atproto.admin.updateSubjectStatus', {
+        body: { subject: { $type: 'com.atproto.admin.defs#repoRef', did: carol.did }, takedown: { applied: true } },
+        headers: { authorization: pds.adminAuth },
       })
-      assert.equal(read(tokenId), null, 'the old access token id is gone')
-      assert.equal(read(next.tokenId)?.currentRefreshToken, next.refresh)
-      // The spent refresh token still names the session: the provider sees it is not the current one (a replay)
-      // and deletes the session.
-      const found = store.findTokenByRefreshToken(refreshToken as never)
-      assert.equal(found?.id, next.tokenId)
-      assert.notEqual(found?.currentRefreshToken, refreshToken)
-      // A spent refresh token is refused for a new session or as the next one of a rotation.
-      assert.throws(() => store.createToken('tok-x' as never, { ...found!.data, scope: 'atproto' }, refreshToken as never), /already in use/)
-      assert.throws(
-        () => store.rotateToken(next.tokenId as never, 'tok-y' as never, refreshToken as never, {
-          clientAuth: { method: 'none' }, expiresAt: now, updatedAt: now, scope: 'atproto',
-        }),
-        /already in use/,
-      )
-      store.deleteToken(next.tokenId as never)
-      assert.equal(store.findTokenByRefreshToken(refreshToken as never), null, 'spent tokens go with the session')
+      assert.match(await refusedSignIn(pds, carol.handle, carol.password), /taken down/i)
     })
 
     it('counts active sessions on the status page', async () => {
-      const bob = await createUser(pds)
+      const dave = await createUser(pds)
       const before = pds.ctx.oauthStores.tokens.countActive()
-      session(bob.did)
+      await signIn(pds, dave.handle, dave.password)
       const page = await (await fetch(pds.url, { headers: { accept: 'text/html' } })).text()
       assert.match(page, new RegExp(`<dd id="oauth-sessions">${before + 1}</dd>`))
     })
 
-    it('ends them on takedown, password reset and deletion (XRPC and admin)', async () => {
+    it('ends them on takedown, password reset and account deletion (the owner\'s and the operator\'s)', async () => {
       const admin = { authorization: pds.adminAuth }
-      const carol = await createUser(pds)
-      const taken = session(carol.did)
+      const signedIn = async () => {
+        const user = await createUser(pds)
+        const flow = await signIn(pds, user.handle, user.password)
+        assert.equal(count(user.did), 1)
+        return { user, flow }
+      }
+      const ended = async ({ user, flow }: Awaited<ReturnType<typeof signedIn>>) => {
+        assert.equal(count(user.did), 0)
+        const res = await flow.refresh(flow.tokens.refresh_token)
+        assert.equal(res.body.error, 'invalid_grant', JSON.stringify(res.body))
+      }
+
+      const taken = await signedIn()
       const res = await xrpc(pds, 'com.atproto.admin.updateSubjectStatus', {
-        body: { subject: { $type: 'com.atproto.admin.defs#repoRef', did: carol.did }, takedown: { applied: true } },
+        body: { subject: { $type: 'com.atproto.admin.defs#repoRef', did: taken.user.did }, takedown: { applied: true } },
         headers: admin,
       })
       assert.equal(res.status, 200)
-      assert.equal(pds.db.prepare('SELECT count(*) FROM oauth_token WHERE did = ?').pluck().get(carol.did), 0)
-      assert.equal(read(taken.tokenId), null)
+      await ended(taken)
 
-      const dave = await createUser(pds)
-      const reset = session(dave.did)
-      const token = pds.ctx.emailTokens.create(dave.did, 'reset_password')
+      const reset = await signedIn()
+      const token = pds.ctx.emailTokens.create(reset.user.did, 'reset_password')
       assert.equal((await xrpc(pds, 'com.atproto.server.resetPassword', { body: { token, password: 'new-password' } })).status, 200)
-      assert.equal(read(reset.tokenId), null)
+      await ended(reset)
 
-      const erin = await createUser(pds)
-      const deleted = session(erin.did)
-      assert.ok(read(deleted.tokenId))
-      const code = pds.ctx.emailTokens.create(erin.did, 'delete_account')
-      const del = await xrpc(pds, 'com.atproto.server.deleteAccount', { body: { did: erin.did, password: erin.password, token: code } })
+      const deleted = await signedIn()
+      const code = pds.ctx.emailTokens.create(deleted.user.did, 'delete_account')
+      const del = await xrpc(pds, 'com.atproto.server.deleteAccount', {
+        body: { did: deleted.user.did, password: deleted.user.password, token: code },
+      })
       assert.equal(del.status, 200)
-      assert.equal(pds.db.prepare('SELECT count(*) FROM oauth_token WHERE did = ?').pluck().get(erin.did), 0)
+      await ended(deleted)
+      const gone = (table: string) => pds.db.prepare(`SELECT count(*) FROM ${table} WHERE did = ?`).pluck().get(deleted.user.did)
+      assert.equal(gone('oauth_account_device'), 0, 'signed-in devices go with the account')
+      assert.equal(gone('oauth_authorized_client'), 0, 'consents go with the account')
 
-      const fay = await createUser(pds)
-      session(fay.did)
-      const adminDel = await xrpc(pds, 'com.atproto.admin.deleteAccount', { body: { did: fay.did }, headers: admin })
-      assert.equal(adminDel.status, 200)
-      assert.equal(pds.db.prepare('SELECT count(*) FROM oauth_token WHERE did = ?').pluck().get(fay.did), 0)
+      const byOperator = await signedIn()
+      assert.equal((await xrpc(pds, 'com.atproto.admin.deleteAccount', { body: { did: byOperator.user.did }, headers: admin })).status, 200)
+      await ended(byOperator)
     })
   })
 

@@ -4,13 +4,7 @@
 // tokens are stateful and a revoked session is refused at once.
 import { AccessTokenMode, OAuthProvider } from '@atproto/oauth-provider/provider'
 import { InvalidRequestError as OAuthInvalidRequestError } from '@atproto/oauth-provider/errors'
-import type { AccountService } from '../account/account-service.ts'
-import type { AccountStatusService } from '../account/account-status.ts'
 import type { AccountStore } from '../account/account-store.ts'
-import type { AppPasswordService } from '../account/app-passwords.ts'
-import type { EmailTokenService } from '../account/email-tokens.ts'
-import type { HandleService } from '../account/handle-service.ts'
-import type { SelfService } from '../account/self-service.ts'
 import type { Config } from '../config/index.ts'
 import type { Db } from '../db/index.ts'
 import type { Logger } from '../logger.ts'
@@ -19,7 +13,7 @@ import { imageUrlBuilder } from '../read-after-write/image-url.ts'
 import type { RepoService } from '../repo/repo-service.ts'
 import { trustProxyFn } from '../util/net.ts'
 import { AccountDevices } from './account-devices.ts'
-import { AuroraAccountStore } from './account-store.ts'
+import { AuroraAccountStore, type AuroraAccountStoreDeps } from './account-store.ts'
 import { AccountViews } from './account-view.ts'
 import { SqliteDeviceStore } from './device-store.ts'
 import { oauthSigningKey } from './keys.ts'
@@ -29,21 +23,16 @@ import { SqliteRequestStore } from './request-store.ts'
 import { clientFetch } from './safe-fetch.ts'
 import { SqliteTokenStore } from './token-store.ts'
 
-export type OAuthDeps = {
+/**
+ * The account services the sign-in and account pages use (AuroraAccountStoreDeps), with `views` and `tokens` built
+ * before them (oauthSessionStores), since the services end sessions through `tokens`.
+ */
+export type OAuthDeps = Omit<AuroraAccountStoreDeps, 'devices' | 'serviceHandleDomains'> & {
   cfg: Config
   log: Logger
   db: Db
   store: AccountStore
-  accounts: AccountService
-  accountStatus: AccountStatusService
-  appPasswords: AppPasswordService
-  emailTokens: EmailTokenService
-  selfService: SelfService
-  handles: HandleService
   rateLimiter: RateLimiter
-  /** Built before the account services (see oauthSessionStores), which end sessions through `tokens`. */
-  views: AccountViews
-  tokens: SqliteTokenStore
 }
 
 /** The authorization server, and the stores the rest of the server uses directly (status page, housekeeping). */
@@ -62,7 +51,7 @@ export function oauthIssuer(cfg: Pick<Config, 'publicUrl'>): string {
 
 /** Build the provider over Aurora's stores. */
 export async function createOAuthServer(deps: OAuthDeps): Promise<OAuthServer> {
-  const { cfg, log, db, views, tokens } = deps
+  const { cfg, log, db, tokens } = deps
   const issuer = oauthIssuer(cfg)
   if (!cfg.devMode && !issuer.startsWith('https://')) {
     // The reference refuses to start; we serve (the doctor says the same) so that a misconfigured server still works
@@ -88,18 +77,7 @@ export async function createOAuthServer(deps: OAuthDeps): Promise<OAuthServer> {
     keyset: [await oauthSigningKey(cfg.secrets.oauthSigningKeyHex)],
     dpopSecret: cfg.secrets.dpopSecret,
     accessTokenMode: AccessTokenMode.stateful,
-    accountStore: new AuroraAccountStore({
-      accounts: deps.accounts,
-      accountStatus: deps.accountStatus,
-      appPasswords: deps.appPasswords,
-      emailTokens: deps.emailTokens,
-      selfService: deps.selfService,
-      handles: deps.handles,
-      views,
-      devices,
-      tokens,
-      serviceHandleDomains: cfg.serviceHandleDomains,
-    }),
+    accountStore: new AuroraAccountStore({ ...deps, devices, serviceHandleDomains: cfg.serviceHandleDomains }),
     deviceStore: new SqliteDeviceStore(db),
     requestStore: new SqliteRequestStore(db),
     tokenStore: tokens,
