@@ -120,11 +120,10 @@ function keepCookies(jar: Map<string, string>, setCookies: string[]): void {
 }
 
 /**
- * The whole authorization code flow without a browser, as the provider's own pages drive it: PAR, the authorize
- * page (device and CSRF cookies), the sign-in API, the consent API (its redirect URL carries the code), and the
- * token request. Returns the token response, or the sign-in API's refusal.
+ * An authorization request opened as a browser would: PAR, then the authorize page (device and CSRF cookies). `api`
+ * calls the page's API (/@atproto/oauth-provider/~api/...) as its scripts do; `exchange` trades a code for tokens.
  */
-async function authorize(pds: TestPds, username: string, password: string): Promise<SignIn> {
+async function openAuthorizePage(pds: TestPds) {
   const client = await dpopClient(pds)
   const pkce = newPkce()
   const pushed = await client.post('/oauth/par', authorizeParams(LOOPBACK_CLIENT, pkce.params))
@@ -134,7 +133,7 @@ async function authorize(pds: TestPds, username: string, password: string): Prom
   assert.equal(page.status, 200, page.body.slice(0, 300))
   const jar = new Map<string, string>()
   keepCookies(jar, page.setCookies)
-  const api = async (endpoint: string, input: unknown) => {
+  const api = async (endpoint: string, input: unknown): Promise<{ status: number; body: any }> => {
     const res = await browserRequest(`${pds.url}/@atproto/oauth-provider/~api${endpoint}`, {
       method: 'POST',
       headers: {
@@ -152,19 +151,31 @@ async function authorize(pds: TestPds, username: string, password: string): Prom
     keepCookies(jar, res.setCookies)
     return { status: res.status, body: JSON.parse(res.body) }
   }
+  const exchange = (code: string) =>
+    client.post('/oauth/token', {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT,
+      code_verifier: pkce.verifier,
+      client_id: LOOPBACK_CLIENT,
+    })
+  return { client, api, exchange }
+}
+
+/**
+ * The whole authorization code flow without a browser, as the provider's own pages drive it: the sign-in API, the
+ * consent API (its redirect URL carries the code), and the token request. Returns the tokens, or the sign-in API's
+ * refusal.
+ */
+async function authorize(pds: TestPds, username: string, password: string): Promise<SignIn> {
+  const { client, api, exchange } = await openAuthorizePage(pds)
   const signedIn = await api('/sign-in', { locale: 'en', username, password, remember: true })
   if (signedIn.status !== 200) return { ok: false, refused: signedIn.body }
   const consent = await api('/consent', { did: signedIn.body.account.did })
   assert.equal(consent.status, 200, JSON.stringify(consent.body))
   const code = new URL(consent.body.url).searchParams.get('code')
   assert.ok(code, consent.body.url)
-  const token = await client.post('/oauth/token', {
-    grant_type: 'authorization_code',
-    code,
-    redirect_uri: REDIRECT,
-    code_verifier: pkce.verifier,
-    client_id: LOOPBACK_CLIENT,
-  })
+  const token = await exchange(code)
   assert.equal(token.status, 200, JSON.stringify(token.body))
   const refresh = (refreshToken: string) =>
     client.post('/oauth/token', { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: LOOPBACK_CLIENT })
@@ -314,9 +325,13 @@ describe('OAuth authorization server', () => {
   describe('sign-in and OAuth sessions', () => {
     const count = (did: string) => pds.db.prepare('SELECT count(*) FROM oauth_token WHERE did = ?').pluck().get(did)
 
-    it('signs in with the account password and issues DPoP-bound tokens; refresh rotates, a replay ends the session', async () => {
+    it('signs in with the account password and issues DPoP-bound tokens (counted on the status page); refresh rotates, a replay ends the session', async () => {
       const alice = await createUser(pds)
+      const active = pds.ctx.oauthStores.tokens.countActive()
       const { tokens, account, refresh } = await signIn(pds, alice.handle, alice.password)
+      // The status page counts it.
+      const page = await (await fetch(pds.url, { headers: { accept: 'text/html' } })).text()
+      assert.match(page, new RegExp(`<dd id="oauth-sessions">${active + 1}</dd>`))
       assert.equal(account.did, alice.did)
       assert.equal(account.handle, alice.handle)
       assert.equal(tokens.token_type, 'DPoP')
@@ -359,12 +374,27 @@ describe('OAuth authorization server', () => {
       assert.match(await refusedSignIn(pds, carol.handle, carol.password), /taken down/i)
     })
 
-    it('counts active sessions on the status page', async () => {
-      const dave = await createUser(pds)
-      const before = pds.ctx.oauthStores.tokens.countActive()
-      await signIn(pds, dave.handle, dave.password)
-      const page = await (await fetch(pds.url, { headers: { accept: 'text/html' } })).text()
-      assert.match(page, new RegExp(`<dd id="oauth-sessions">${before + 1}</dd>`))
+    it('signs up through the page with createAccount\'s rules, and the new account can log in', async () => {
+      const { api } = await openAuthorizePage(pds)
+      const handle = `oauth${process.pid % 10000}new.test`
+      const signup = { locale: 'en', handle, email: `${handle}@example.com`, password: 'a strong password 1' }
+      const created = await api('/sign-up', signup)
+      assert.equal(created.status, 200, JSON.stringify(created.body))
+      assert.equal(created.body.account.handle, handle)
+      const did = created.body.account.did
+      assert.match(did, /^did:plc:/)
+      // The same account as an XRPC signup makes: a repo, and a password createSession accepts.
+      assert.equal((await xrpc(pds, 'com.atproto.repo.describeRepo', { query: { repo: did } })).status, 200)
+      const session = await xrpc(pds, 'com.atproto.server.createSession', { body: { identifier: handle, password: signup.password } })
+      assert.equal(session.status, 200)
+      // Handle taken (now by that account), or not under a service domain: refused with the reason.
+      const again = await (await openAuthorizePage(pds)).api('/sign-up', { ...signup, email: `other-${signup.email}` })
+      assert.equal(again.status, 400)
+      assert.equal(again.body.error, 'handle_unavailable')
+      assert.equal(again.body.reason, 'taken')
+      const outside = await (await openAuthorizePage(pds)).api('/verify-handle-availability', { handle: 'someone.example.com' })
+      assert.equal(outside.status, 400)
+      assert.deepEqual([outside.body.error, outside.body.reason], ['handle_unavailable', 'unsupported'])
     })
 
     it('ends them on takedown, password reset and account deletion (the owner\'s and the operator\'s)', async () => {
@@ -444,6 +474,51 @@ describe('OAuth authorization server', () => {
         await new Promise<void>((resolve) => proxy.close(() => resolve()))
       }
     })
+  })
+})
+
+describe('OAuth sign-in and sign-up limits', () => {
+  let plc: TestPlc
+  let pds: TestPds
+
+  before(async () => {
+    ;({ plc, pds } = await startServers({
+      env: {
+        PDS_RATE_LIMITS_ENABLED: 'true',
+        PDS_RATE_LIMIT_LOGIN_PER_5_MINUTES: '2',
+        PDS_INVITE_REQUIRED: 'true',
+      },
+    }))
+  })
+  after(() => stopServers({ plc, pds }))
+
+  it('spends createSession\'s password budget: attempts on the page and over XRPC count together', async () => {
+    const code = (await xrpc(pds, 'com.atproto.server.createInviteCode', { body: { useCount: 1 }, headers: { authorization: pds.adminAuth } })).body.code
+    const handle = `lim${process.pid % 10000}.test`
+    const user = { handle, password: 'the right password' }
+    const made = await xrpc(pds, 'com.atproto.server.createAccount', {
+      body: { handle, email: `${handle}@example.com`, password: user.password, inviteCode: code },
+    })
+    assert.equal(made.status, 200, JSON.stringify(made.body))
+    assert.equal(await refusedSignIn(pds, user.handle, 'wrong 1'), 'Invalid identifier or password')
+    assert.equal(await refusedSignIn(pds, user.handle, 'wrong 2'), 'Invalid identifier or password')
+    assert.match(await refusedSignIn(pds, user.handle, user.password), /too many/i, 'even the right password, over the limit')
+    const xrpcLogin = await xrpc(pds, 'com.atproto.server.createSession', { body: { identifier: made.body.did, password: user.password } })
+    assert.equal(xrpcLogin.status, 429)
+  })
+
+  it('requires an invite code to sign up, as createAccount does, and spends it', async () => {
+    const handle = `inv${process.pid % 10000}page.test`
+    const signup = { locale: 'en', handle, email: `${handle}@example.com`, password: 'a strong password 1' }
+    const without = await (await openAuthorizePage(pds)).api('/sign-up', signup)
+    assert.equal(without.status, 400)
+    assert.match(without.body.error_description, /invite/i)
+    const code = (await xrpc(pds, 'com.atproto.server.createInviteCode', { body: { useCount: 1 }, headers: { authorization: pds.adminAuth } })).body.code
+    const created = await (await openAuthorizePage(pds)).api('/sign-up', { ...signup, inviteCode: code })
+    assert.equal(created.status, 200, JSON.stringify(created.body))
+    const reused = await (await openAuthorizePage(pds)).api('/sign-up', { ...signup, handle: `re${handle}`, email: `re${signup.email}`, inviteCode: code })
+    assert.equal(reused.status, 400)
+    assert.match(reused.body.error_description, /invite code/i)
   })
 })
 
