@@ -164,7 +164,6 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   })
   const oauth = await createOAuthServer({
     cfg,
-    log,
     db,
     store,
     accounts,

@@ -539,6 +539,10 @@ describe('OAuth configuration', () => {
     assertConfigRefuses(noSecret, 'PDS_OAUTH_DPOP_SECRET')
     assertConfigRefuses({ ...prod, PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX: 'ff'.repeat(32) }, 'PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX')
     assertConfigRefuses({ ...prod, PDS_OAUTH_DPOP_SECRET: 'short' }, 'PDS_OAUTH_DPOP_SECRET')
+    // The public URL is the issuer: https on a real hostname, or http on a loopback host.
+    assertConfigRefuses({ ...prod, PDS_PUBLIC_URL: 'http://pds.example.com' }, 'PDS_PUBLIC_URL')
+    assertConfigRefuses({ PDS_PUBLIC_URL: 'https://localhost:8443', PDS_DATA_DIRECTORY: path.join(os.tmpdir(), 'aurora-never-created') }, 'PDS_PUBLIC_URL')
+    assert.equal(parseConfig({ ...prod, PDS_PUBLIC_URL: 'http://127.0.0.1:3000', PDS_DEV_MODE: 'true' }).publicUrl, 'http://127.0.0.1:3000')
     const cfg = parseConfig(prod)
     assert.equal(cfg.secrets.oauthSigningKeyHex, '11'.repeat(32))
     assert.equal(cfg.secrets.dpopSecret, '22'.repeat(32))

@@ -420,6 +420,25 @@ const envSchema = z.object({
 /** Every environment variable the config reads: the README's table and `.env.example` must name each. */
 export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(envSchema.shape))
 
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+/**
+ * Why the public URL cannot be the OAuth issuer (src/oauth/provider.ts), or undefined. The provider's rule (RFC 8414
+ * as atproto profiles it): https on a real hostname, or plain http on a loopback host for development; never https
+ * on a loopback host.
+ */
+function oauthIssuerProblem(publicUrl: string): string | undefined {
+  const u = new URL(publicUrl)
+  const loopback = LOOPBACK_HOSTS.has(u.hostname)
+  if (u.protocol === 'http:' && !loopback) {
+    return 'cannot be the OAuth issuer: plain http only works on localhost or 127.0.0.1; use https://<hostname>'
+  }
+  if (u.protocol === 'https:' && loopback) {
+    return 'cannot be the OAuth issuer: use http:// for localhost, or https with a real hostname'
+  }
+  return undefined
+}
+
 /** Parse `env` (normally `process.env`) into the config. Throws ConfigError naming the first bad variable. */
 export function parseConfig(env: Record<string, string | undefined>): Config {
   // Empty strings count as unset, as in most .env tooling.
@@ -432,6 +451,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const e = parsed.data
   const local = e.PDS_HOSTNAME === 'localhost'
   const publicUrl = e.PDS_PUBLIC_URL ?? (local ? `http://localhost:${e.PDS_PORT}` : `https://${e.PDS_HOSTNAME}`)
+  const issuerProblem = oauthIssuerProblem(publicUrl)
+  if (issuerProblem) throw new ConfigError(`PDS_PUBLIC_URL: ${publicUrl} ${issuerProblem}`)
   const embeddedPlc = local && !e.PDS_DID_PLC_URL
   const dataDirectory = path.resolve(e.PDS_DATA_DIRECTORY)
   const federationEnabled = e.PDS_FEDERATION_ENABLED

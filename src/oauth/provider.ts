@@ -7,7 +7,6 @@ import { InvalidRequestError as OAuthInvalidRequestError } from '@atproto/oauth-
 import type { AccountStore } from '../account/account-store.ts'
 import type { Config } from '../config/index.ts'
 import type { Db } from '../db/index.ts'
-import type { Logger } from '../logger.ts'
 import { ipKey, RateLimitExceededError, type RateLimiter } from '../ratelimit/index.ts'
 import { imageUrlBuilder } from '../read-after-write/image-url.ts'
 import type { RepoService } from '../repo/repo-service.ts'
@@ -29,7 +28,6 @@ import { SqliteTokenStore } from './token-store.ts'
  */
 export type OAuthDeps = Omit<AuroraAccountStoreDeps, 'devices' | 'serviceHandleDomains'> & {
   cfg: Config
-  log: Logger
   db: Db
   store: AccountStore
   rateLimiter: RateLimiter
@@ -51,13 +49,9 @@ export function oauthIssuer(cfg: Pick<Config, 'publicUrl'>): string {
 
 /** Build the provider over Aurora's stores. */
 export async function createOAuthServer(deps: OAuthDeps): Promise<OAuthServer> {
-  const { cfg, log, db, tokens } = deps
+  const { cfg, db, tokens } = deps
+  // https, or http on a loopback host (checked by the config: PDS_PUBLIC_URL).
   const issuer = oauthIssuer(cfg)
-  if (!cfg.devMode && !issuer.startsWith('https://')) {
-    // The reference refuses to start; we serve (the doctor says the same) so that a misconfigured server still works
-    // for everything but OAuth, whose clients refuse a non-https issuer anyway.
-    log.warn({ issuer }, 'OAuth issuer is not https: OAuth apps will refuse it; set PDS_PUBLIC_URL=https://<hostname>')
-  }
   const devices = new AccountDevices(db)
   const replay = new SqliteReplayStore(db)
   const trust = trustProxyFn(cfg.trustProxy)

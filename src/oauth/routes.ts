@@ -20,29 +20,21 @@ export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource'
 /** `issuer`: this PDS's OAuth issuer, which is also the resource its tokens are for. */
 export function createOAuthRouter(provider: OAuthProvider, issuer: string, log: Logger): Router {
   const router = Router()
-  let metadata: ReturnType<typeof buildProtectedResourceMetadata> | undefined
-  try {
-    metadata = buildProtectedResourceMetadata({
-      resource: issuer,
-      authorization_servers: [issuer],
-      bearer_methods_supported: ['header'],
-      scopes_supported: [],
-      resource_documentation: 'https://atproto.com',
-    })
-  } catch (err) {
-    // Plain http on a public hostname: no client would accept it; the startup warning and the doctor say why.
-    log.warn({ err, issuer }, 'OAuth protected resource metadata not served: the public URL must be https')
-  }
-  if (metadata) {
-    const body = metadata
-    router.get(PROTECTED_RESOURCE_PATH, (_req, res) => {
-      // Browser apps read it from any origin.
-      res.setHeader('Access-Control-Allow-Origin', '*')
-      res.setHeader('Access-Control-Allow-Method', '*')
-      res.setHeader('Access-Control-Allow-Headers', '*')
-      res.status(200).json(body)
-    })
-  }
+  // The issuer's shape was checked with the config (PDS_PUBLIC_URL), so this cannot throw at startup.
+  const metadata = buildProtectedResourceMetadata({
+    resource: issuer,
+    authorization_servers: [issuer],
+    bearer_methods_supported: ['header'],
+    scopes_supported: [],
+    resource_documentation: 'https://atproto.com',
+  })
+  router.get(PROTECTED_RESOURCE_PATH, (_req, res) => {
+    // Browser apps read it from any origin.
+    res.setHeader('Access-Control-Allow-Origin', '*')
+    res.setHeader('Access-Control-Allow-Method', '*')
+    res.setHeader('Access-Control-Allow-Headers', '*')
+    res.status(200).json(metadata)
+  })
   router.use(
     oauthMiddleware(provider, {
       onError: (req, _res, err, message) => {
