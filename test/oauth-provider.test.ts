@@ -16,6 +16,7 @@ import { runDoctor } from '../src/doctor/checks.ts'
 import { oauthResult } from '../src/doctor/checks/oauth.ts'
 import { assertConfigRefuses } from './helpers/config.ts'
 import { createUser, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
+import { png } from './helpers/images.ts'
 import type { TestPlc } from './helpers/plc.ts'
 
 const REDIRECT = 'http://127.0.0.1:8123/callback'
@@ -67,7 +68,7 @@ const NAVIGATE = { accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch
 /** GET `url` as a browser's top-level navigation. */
 const navigate = (url: string) => browserRequest(url, { headers: NAVIGATE })
 
-type ParAnswer = { status: number; body: any; nonce: string | null }
+type ParAnswer = { status: number; body: any; nonce: string | null; headers: Headers }
 
 /** POST /oauth/par as a public client with a DPoP proof (`nonce` when the server handed one out). */
 async function par(pds: TestPds, params: Record<string, string>, proof: string): Promise<ParAnswer> {
@@ -76,7 +77,7 @@ async function par(pds: TestPds, params: Record<string, string>, proof: string):
     headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: proof },
     body: new URLSearchParams(params),
   })
-  return { status: res.status, body: await res.json(), nonce: res.headers.get('dpop-nonce') }
+  return { status: res.status, body: await res.json(), nonce: res.headers.get('dpop-nonce'), headers: res.headers }
 }
 
 /** A PAR through the nonce handshake: first without a nonce, then with the one the server sent. */
@@ -186,7 +187,7 @@ type SignIn =
   | { ok: false; refused: { error: string; error_description: string } }
   | {
       ok: true
-      account: { did: string; handle: string }
+      account: { did: string; handle: string; name?: string; picture?: string }
       tokens: Record<string, string>
       refresh: (refreshToken: string) => Promise<{ status: number; body: any }>
       client: Awaited<ReturnType<typeof dpopClient>>
@@ -276,6 +277,9 @@ describe('OAuth authorization server', () => {
     assert.equal(first.status, 400)
     assert.equal(first.body.error, 'use_dpop_nonce')
     assert.ok(first.nonce, 'a DPoP-Nonce header')
+    // Browser apps call it cross-origin: the provider's CORS (ours is mounted after it) lets them read the nonce.
+    assert.equal(first.headers.get('access-control-allow-origin'), '*')
+    assert.match(first.headers.get('access-control-expose-headers') ?? '', /DPoP-Nonce/i)
     const proof = await key.proof('POST', htu, first.nonce!)
     const second = await par(pds, params, proof)
     assert.equal(second.status, 201, JSON.stringify(second.body))
@@ -327,8 +331,18 @@ describe('OAuth authorization server', () => {
 
     it('signs in with the account password and issues DPoP-bound tokens (counted on the status page); refresh rotates, a replay ends the session', async () => {
       const alice = await createUser(pds)
+      // The pages show the profile's name and avatar.
+      const avatar = (await alice.agent.uploadBlob(png(), { encoding: 'image/png' })).data.blob
+      await alice.agent.com.atproto.repo.putRecord({
+        repo: alice.did,
+        collection: 'app.bsky.actor.profile',
+        rkey: 'self',
+        record: { $type: 'app.bsky.actor.profile', displayName: 'Alice A.', avatar },
+      })
       const active = pds.ctx.oauthStores.tokens.countActive()
       const { tokens, account, refresh } = await signIn(pds, alice.handle, alice.password)
+      assert.equal(account.name, 'Alice A.')
+      assert.equal(account.picture, `${pds.url}/xrpc/com.atproto.sync.getBlob?did=${alice.did}&cid=${avatar.ref.toString()}`)
       // The status page counts it.
       const page = await (await fetch(pds.url, { headers: { accept: 'text/html' } })).text()
       assert.match(page, new RegExp(`<dd id="oauth-sessions">${active + 1}</dd>`))

@@ -24,13 +24,17 @@ export class AccountViews {
     this.deps = deps
   }
 
-  /** The account by DID, deactivated ones included; null when there is none or it is taken down (as the reference). */
-  byDid(did: string): Account | null {
+  /**
+   * The account by DID, deactivated ones included; null when there is none or it is taken down (as the reference).
+   * `withProfile: false` leaves out name and picture: what a token lookup needs, which runs on every OAuth-authorized
+   * request (the reference reads the profile there too; we skip that read).
+   */
+  byDid(did: string, opts: { withProfile?: boolean } = {}): Account | null {
     const row = this.deps.store.byDid(did)
-    return row && !row.takedown_ref ? this.build(row) : null
+    return row && !row.takedown_ref ? this.build(row, opts) : null
   }
 
-  build(row: AccountRow): Account {
+  build(row: AccountRow, { withProfile = true }: { withProfile?: boolean } = {}): Account {
     const account: Account = {
       did: row.did as Account['did'],
       pds: this.deps.serviceDid as Account['pds'],
@@ -39,6 +43,7 @@ export class AccountViews {
       emailVerified: row.email ? row.email_confirmed_at !== null : undefined,
       deactivated: row.deactivated_at !== null,
     }
+    if (!withProfile) return account
     const profile = this.profile(row.did)
     if (profile?.displayName) account.name = profile.displayName
     if (profile?.avatarCid) account.picture = this.deps.imageUrl('avatar', row.did, profile.avatarCid)

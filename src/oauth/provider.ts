@@ -118,7 +118,7 @@ export function oauthSessionStores(deps: {
     serviceDid: cfg.serviceDid,
     imageUrl: imageUrlBuilder({ publicUrl: cfg.publicUrl, cdnUrlPattern: cfg.proxy.appViewCdnUrlPattern }),
   })
-  return { views, tokens: new SqliteTokenStore(deps.db, (did) => views.byDid(did)) }
+  return { views, tokens: new SqliteTokenStore(deps.db, (did) => views.byDid(did, { withProfile: false })) }
 }
 
 /** The per-IP key of the rate limits for an address the provider extracted (IPv6 per /64, as ours). */
