@@ -26,19 +26,8 @@ import {
   type NodeSavedState,
   type OAuthSession,
 } from '@atproto/oauth-client-node'
-import puppeteer, { type Browser, type Page } from 'puppeteer-core'
-import { CHROMIUM, requireProgram } from './system.ts'
-
-/** The flags Chromium needs on this machine (a container without a user namespace sandbox, no GPU). */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+import type { Browser, Page } from 'puppeteer-core'
+import { launchChromium } from './chromium.ts'
 
 /** Bound on each wait in the browser (a page, a button, the redirect back), in ms. */
 const STEP_TIMEOUT_MS = 15_000
@@ -101,6 +90,10 @@ export type OAuthHarness = {
  */
 export async function startOAuthHarness(opts: { plcUrl: string }): Promise<OAuthHarness> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-oauth-'))
+  const browser = await launchChromium(path.join(dir, 'profile')).catch((err) => {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  })
   const callbacks = new EventEmitter()
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1')
@@ -111,13 +104,6 @@ export async function startOAuthHarness(opts: { plcUrl: string }): Promise<OAuth
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const callbackOrigin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-
-  const browser = await puppeteer.launch({
-    executablePath: requireProgram(CHROMIUM),
-    headless: true,
-    userDataDir: path.join(dir, 'profile'),
-    args: CHROMIUM_ARGS,
-  })
 
   let flows = 0
   async function authorize(o: SignInOptions): Promise<Authorized> {
