@@ -14,7 +14,7 @@ import { Agent, AtpAgent } from '@atproto/api'
 import { JoseKey } from '@atproto/jwk-jose'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { startOAuthHarness, type OAuthHarness, type RecordedRequest, type SignedIn } from './helpers/oauth.ts'
+import { OAuthPageError, startOAuthHarness, type OAuthHarness, type RecordedRequest, type SignedIn } from './helpers/oauth.ts'
 import { png } from './helpers/images.ts'
 import { createUser, startPds, uniqueHandle } from './helpers/pds.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
@@ -62,7 +62,8 @@ const TARGETS: Target[] = AURORA_SERVES_OAUTH ? [reference, aurora] : [reference
 const FULL_SCOPE = 'atproto transition:generic'
 const LIKE_ONLY_SCOPE = 'atproto repo:app.bsky.feed.like'
 
-describe('OAuth end to end', { skip: skipWithout(CHROMIUM) }, () => {
+// Each browser step is bounded (test/helpers/oauth.ts); this bounds the rest (token exchanges, XRPC calls).
+describe('OAuth end to end', { skip: skipWithout(CHROMIUM), timeout: 120_000 }, () => {
   let plc: TestPlc
   let harness: OAuthHarness // one browser and one callback server for every target
 
@@ -218,6 +219,15 @@ describe('OAuth end to end', { skip: skipWithout(CHROMIUM) }, () => {
         const posts = await user.agent.com.atproto.repo.listRecords({ repo: user.did, collection: 'app.bsky.feed.post' })
         assert.ok(!posts.data.records.some((r) => (r.value as { text: string }).text === 'not allowed'))
         await limited.session.signOut()
+      })
+
+      it('the sign-in page refuses a wrong password', async () => {
+        const wrong = { pdsUrl: server.url, handle: user.handle, password: `not-${user.password}`, scope: FULL_SCOPE }
+        await assert.rejects(harness.authorize(wrong), (err) => {
+          assert.ok(err instanceof OAuthPageError, String(err))
+          assert.equal(err.alert, 'Wrong identifier or password')
+          return true
+        })
       })
 
       it('refuses a wrong PKCE code verifier at the token endpoint, and the code is spent', async () => {

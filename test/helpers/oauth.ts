@@ -12,7 +12,8 @@
 // the identifier input is `input[name="username"]` (autocomplete "username"; read-only and pre-filled when the client
 // sent a login_hint, which oauth-client does when authorize() is given a handle), the password input is
 // `input[name="password"]` (type password), and the submit buttons are found by their text: "Sign in", then
-// "Authorize" on the consent screen.
+// "Authorize" on the consent screen. An error notice (`role="alert"`: a wrong password, an error page) where the next
+// step was expected ends the flow at once with an OAuthPageError carrying its text.
 import { EventEmitter, once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
@@ -143,16 +144,17 @@ export async function startOAuthHarness(opts: { plcUrl: string }): Promise<OAuth
 
     const authorizeUrl = await client.authorize(o.handle, { scope: o.scope, signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
     const callbackPath = new URL(redirectUri).pathname
-    const callback = once(callbacks, callbackPath, { signal: AbortSignal.timeout(3 * STEP_TIMEOUT_MS) })
-    callback.catch(() => {}) // awaited below; a failure in the browser steps must not leave it unhandled
+    const stop = new AbortController() // ends the wait for the callback when a browser step fails first
+    const callback = once(callbacks, callbackPath, { signal: AbortSignal.any([stop.signal, AbortSignal.timeout(3 * STEP_TIMEOUT_MS)]) })
+    callback.catch(() => {}) // awaited below, unless a browser step throws first
     const screenshots: Authorized['screenshots'] = {}
     // A fresh browser context per flow: no device cookie from an earlier sign-in, so the sign-in form always shows.
     const context = await browser.createBrowserContext()
     try {
       const page = await context.newPage()
       await page.goto(authorizeUrl.href, { waitUntil: 'domcontentloaded', timeout: STEP_TIMEOUT_MS })
-      const username = await waitFor(page, 'input[name="username"]')
-      const password = await waitFor(page, 'input[name="password"]')
+      const password = await waitFor(page, '//input[@name="password"]')
+      const username = await waitFor(page, '//input[@name="username"]')
       // With a login hint the identifier is pre-filled and read-only; otherwise type it.
       if (!(await username.evaluate((el) => (el as unknown as { value: string }).value))) await username.type(o.handle)
       await password.type(o.password)
@@ -166,6 +168,7 @@ export async function startOAuthHarness(opts: { plcUrl: string }): Promise<OAuth
       if (!state) throw new Error(`the callback's state matches no flow of this client: ${params}`)
       return { client, params, state, redirectUri, requests, sessions, screenshots }
     } finally {
+      stop.abort()
       await context.close()
     }
   }
@@ -196,21 +199,40 @@ export async function startOAuthHarness(opts: { plcUrl: string }): Promise<OAuth
   }
 }
 
-/** An XPath selector for a button whose visible text is exactly `text` (puppeteer's `::-p-xpath`). */
+/** An XPath expression for a button whose visible text is exactly `text`. */
 function buttonWithText(text: string): string {
-  return `::-p-xpath(//button[normalize-space(.)="${text}"])`
+  return `//button[normalize-space(.)="${text}"]`
 }
 
-/** The element, once it is there and visible; on timeout the error says which step and what the page showed. */
-async function waitFor(page: Page, selector: string) {
+/** The page showed an error (the UI's `role="alert"` notice) where the next step was expected: a refused sign-in. */
+export class OAuthPageError extends Error {
+  /** The alert's text, e.g. "Wrong identifier or password". */
+  readonly alert: string
+  constructor(alert: string, url: string) {
+    super(`the authorization page showed an error: ${alert} (at ${url})`)
+    this.name = 'OAuthPageError'
+    this.alert = alert
+  }
+}
+
+/**
+ * The visible element matching `xpath`, or, when the page shows an error notice first, an OAuthPageError with its
+ * text. On timeout the error says which step and what the page showed.
+ */
+async function waitFor(page: Page, xpath: string) {
+  let found
   try {
-    const handle = await page.waitForSelector(selector, { visible: true, timeout: STEP_TIMEOUT_MS })
-    if (!handle) throw new Error('no element')
-    return handle
+    found = await page.waitForSelector(`::-p-xpath(${xpath} | //*[@role="alert"])`, { visible: true, timeout: STEP_TIMEOUT_MS })
   } catch (err) {
     const text = await page.$eval('body', (el) => (el as unknown as { innerText: string }).innerText).catch(() => '')
-    throw new Error(`waiting for ${selector} at ${page.url()}: ${(err as Error).message}\npage text: ${text.slice(0, 500)}`)
+    throw new Error(`waiting for ${xpath} at ${page.url()}: ${(err as Error).message}\npage text: ${text.slice(0, 500)}`)
   }
+  if (!found) throw new Error(`waiting for ${xpath} at ${page.url()}: no element`)
+  const alert = await found.evaluate((el) =>
+    el.getAttribute('role') === 'alert' ? ((el as unknown as { innerText: string }).innerText ?? '').trim() : null,
+  )
+  if (alert !== null) throw new OAuthPageError(alert, page.url())
+  return found
 }
 
 async function shoot(page: Page, file: string): Promise<string> {
