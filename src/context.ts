@@ -17,6 +17,7 @@ import { SelfService } from './account/self-service.ts'
 import { SessionService } from './account/sessions.ts'
 import { TokenService, type Now } from './account/tokens.ts'
 import { BlobIndex } from './blob/blob-index.ts'
+import { blobBackend } from './blob/backend-for-config.ts'
 import { BlobStore } from './blob/blob-store.ts'
 import type { Config } from './config/index.ts'
 import type { Db } from './db/index.ts'
@@ -95,7 +96,8 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const sequencer = new Sequencer(db)
   const records = new RecordIndex(db)
   const blobs = new BlobIndex(db)
-  const blobStore = new BlobStore(cfg.dataDirectory, blobs, (did) => store.byDid(did) !== undefined, log)
+  const blobStore = new BlobStore(await blobBackend(cfg), blobs, (did) => store.byDid(did) !== undefined, log)
+  await blobStore.sweepTemp()
   const identity = IdentityResolver.forConfig(cfg)
   const handleClaims = new HandleClaims(store)
   const rateLimiter = createRateLimiter(cfg, { log })
