@@ -1,9 +1,9 @@
 // Shared by the com.atproto.repo.* handlers: who may write to which repo, and records as lexicon JSON.
 import { ipldToLex, lexToJson } from '@atproto/lexicon'
+import type { RepoPermissionMatch } from '@atproto/oauth-scopes'
 import { inactiveRepoError } from '../../../../account/account-status.ts'
 import type { AccountRow } from '../../../../account/account-store.ts'
 import type { AppContext } from '../../../../context.ts'
-import type { RepoPermissionMatch } from '@atproto/oauth-scopes'
 import { accountDid, type Credentials } from '../../../../xrpc/auth.ts'
 import { AuthRequiredError, InvalidRequestError } from '../../../../xrpc/errors.ts'
 
