@@ -102,14 +102,21 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const handleClaims = new HandleClaims(store)
   const rateLimiter = createRateLimiter(cfg, { log })
   const signingKey = signingKeyCache(store)
-  const auth = new AuthVerifier(
+  const auth = new AuthVerifier({
     tokens,
     sessions,
-    cfg.secrets.adminPassword,
-    rateLimiter.adminFailures,
+    adminPassword: cfg.secrets.adminPassword,
+    adminFailures: rateLimiter.adminFailures,
     // A migrating account's old PDS vouches for it with a service JWT (createAccount with a did).
-    new ServiceJwtVerifier({ serviceDid: cfg.serviceDid, signingKey: (did, fresh) => identity.atprotoKey(did, fresh) }),
-  )
+    serviceJwts: new ServiceJwtVerifier({
+      serviceDid: cfg.serviceDid,
+      signingKey: (did, fresh) => identity.atprotoKey(did, fresh),
+    }),
+    publicUrl: cfg.publicUrl,
+    serviceDid: cfg.serviceDid,
+    accountByDid: (did) => store.byDid(did),
+    oauth: undefined, // the OAuth provider (an OAuthVerifier) is passed here
+  })
   const serviceAuth = new ServiceAuth(signingKey)
   const repo = new RepoService({
     db,
