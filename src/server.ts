@@ -151,7 +151,7 @@ export async function startServer(cfg: Config, log: Logger, opts: ContextOptions
         'guard and may serve an open PLC directory; set a real PDS_HOSTNAME for a public server',
     )
   }
-  const stopMaintenance = startMaintenance(ctx)
+  const stopMaintenance = startMaintenance(ctx, db)
   // Tell the relays we are here (a no-op unless PDS_FEDERATION_ENABLED), and again if every subscriber goes away.
   ctx.relay.start()
   const unwatchFirehose = watchFirehose(ctx.firehose, ctx.relay)

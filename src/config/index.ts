@@ -82,6 +82,11 @@ export type Config = Readonly<{
     /** An export whose client reads nothing for this long is cut off. */
     idleTimeoutMs: number
   }>
+  /**
+   * Scheduled online backups (src/backup): null unless PDS_BACKUP_DIRECTORY is set. Every `intervalHours` a backup
+   * goes into `directory` (an absolute path); the newest `keep` stay, older ones are deleted.
+   */
+  backup: Readonly<{ directory: string; intervalHours: number; keep: number }> | null
   rateLimits: Readonly<{
     /** Master switch: false turns every limit below off (tests, benchmarks). */
     enabled: boolean
@@ -405,6 +410,13 @@ const envSchema = z.object({
   PDS_FIREHOSE_MAX_CONNECTIONS_PER_IP: cap.default(16),
   PDS_REPO_EXPORT_MAX_CONCURRENT: cap.default(16),
   PDS_REPO_EXPORT_IDLE_TIMEOUT_SECONDS: seconds.default(60),
+  PDS_BACKUP_DIRECTORY: z.string().min(1).optional(),
+  PDS_BACKUP_INTERVAL_HOURS: z.coerce
+    .number({ message: 'expected a number of hours' })
+    .positive()
+    .max(576, 'at most 576 (24 days, the longest timer Node keeps)')
+    .default(24),
+  PDS_BACKUP_KEEP: z.coerce.number({ message: 'expected a number of backups' }).int().min(1, 'keep at least 1').default(7),
   // PROXY_SERVICES: each both or neither.
   PDS_BSKY_APP_VIEW_URL: serviceOrigin.optional(),
   PDS_BSKY_APP_VIEW_DID: serviceDid.optional(),
@@ -549,6 +561,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxConcurrent: e.PDS_REPO_EXPORT_MAX_CONCURRENT,
       idleTimeoutMs: Math.round(e.PDS_REPO_EXPORT_IDLE_TIMEOUT_SECONDS * 1000),
     }),
+    backup: e.PDS_BACKUP_DIRECTORY
+      ? Object.freeze({
+          directory: path.resolve(e.PDS_BACKUP_DIRECTORY),
+          intervalHours: e.PDS_BACKUP_INTERVAL_HOURS,
+          keep: e.PDS_BACKUP_KEEP,
+        })
+      : null,
     rateLimits: Object.freeze({
       enabled: e.PDS_RATE_LIMITS_ENABLED ?? !devMode,
       syncPerMinute: e.PDS_RATE_LIMIT_SYNC_PER_MINUTE,
