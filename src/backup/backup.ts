@@ -2,13 +2,13 @@
 // blobs that copy knows of, and a manifest, in a folder that gets its final name only once all of it is on disk.
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import type { Db } from '../db/index.ts'
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../util/private-fs.ts'
-import { blobFileProblem, placeFile } from './blob-files.ts'
+import { blobFileProblem, placeFile, syncToDisk } from './blob-files.ts'
 import { BackupError, destinationError } from './errors.ts'
 import {
   BLOBS_DIR,
@@ -145,19 +145,21 @@ function openSource(file: string): Db {
     const db = new Database(file, { readonly: true, fileMustExist: true })
     // The server may hold the write lock for a moment; the copy's read waits instead of failing.
     db.pragma('busy_timeout = 5000')
+    // Fail here, as the source's fault, if it cannot be read at all (permissions on the folder or its -shm file).
+    db.prepare('SELECT count(*) FROM sqlite_master').get()
     return db
   } catch (err) {
     throw new BackupError('source', `cannot open ${file}: ${(err as Error).message}`, { cause: err })
   }
 }
 
-async function copyDatabase(source: Db, dest: string, ownConnection: boolean, opts: BackupOptions): Promise<void> {
+async function copyDatabase(source: Db, dest: string, separateConnection: boolean, opts: BackupOptions): Promise<void> {
   try {
     await source.backup(dest, {
       progress: ({ totalPages, remainingPages }) => {
         if (opts.signal?.aborted) throw new BackupError('aborted', 'the backup was stopped')
         opts.onProgress?.({ phase: 'database', pagesDone: totalPages - remainingPages, pagesTotal: totalPages })
-        return ownConnection ? ALL_PAGES : PAGES_PER_STEP
+        return separateConnection ? ALL_PAGES : PAGES_PER_STEP
       },
     })
   } catch (err) {
@@ -271,12 +273,7 @@ async function checkBlobs(
 
 async function writeSynced(file: string, text: string): Promise<void> {
   await writeFile(file, text, { mode: PRIVATE_FILE_MODE, flag: 'wx' })
-  const handle = await open(file, 'r')
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
+  await syncToDisk(file)
 }
 
 /** Rename the finished work folder to its final name (a suffix if two backups share a millisecond); sync the folder. */
@@ -285,12 +282,7 @@ async function renameIntoPlace(work: string, destination: string, stamp: string)
     const final = path.join(destination, `${BACKUP_PREFIX}${stamp}${n === 1 ? '' : `-${n}`}`)
     if (existsSync(final)) continue
     await rename(work, final)
-    const dir = await open(destination, 'r')
-    try {
-      await dir.sync()
-    } finally {
-      await dir.close()
-    }
+    await syncToDisk(destination)
     return final
   }
 }

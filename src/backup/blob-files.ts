@@ -60,11 +60,16 @@ export async function placeFile(src: string, dst: string, allowLink: boolean): P
   }
   await copyFile(src, dst, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE)
   await chmod(dst, PRIVATE_FILE_MODE)
-  const handle = await open(dst, 'r')
+  await syncToDisk(dst)
+  return 'copied'
+}
+
+/** fsync a file, or a folder (its entries: a rename into it is then on disk). */
+export async function syncToDisk(target: string): Promise<void> {
+  const handle = await open(target, 'r')
   try {
     await handle.sync()
   } finally {
     await handle.close()
   }
-  return 'copied'
 }
