@@ -58,6 +58,7 @@ describe('backup and restore', () => {
   let port: string
   const users: { agent: AtpAgent; did: string; blob: { cid: string; bytes: Buffer } }[] = []
   let backupPath = ''
+  const restoredLog = captureLog()
 
   before(async () => {
     plc = await startPlc()
@@ -183,7 +184,18 @@ describe('backup and restore', () => {
     const res = await cli('restore', backupPath, dataDir)
     assert.equal(res.code, 0, res.stderr)
     assert.match(res.stdout, /seq jumped from \d+ to above \d+/)
-    restored = await startPds({ plcUrl: plc.url, dataDir, env: { PDS_PORT: port } })
+    // With scheduled backups every ~1 s (0.0003 h), keeping one: the last test looks at what they did.
+    restored = await startPds({
+      plcUrl: plc.url,
+      dataDir,
+      log: restoredLog.log,
+      env: {
+        PDS_PORT: port,
+        PDS_BACKUP_DIRECTORY: path.join(tmp, 'timed'),
+        PDS_BACKUP_INTERVAL_HOURS: '0.0003',
+        PDS_BACKUP_KEEP: '1',
+      },
+    })
 
     // A relay that followed the old server to its last event resumes there: no FutureCursor, and the #sync of every
     // repo comes next, above everything it saw.
@@ -277,7 +289,20 @@ describe('backup and restore', () => {
     assert.equal(res.code, 3, res.stderr)
   })
 
-  it('schedules backups on the server: logged, never two at once, the oldest beyond KEEP deleted', async () => {
+  it('runs scheduled backups on the server on its timer and keeps PDS_BACKUP_KEEP of them', async () => {
+    const first = await restoredLog.awaitLine((l) => l.msg === 'backup written')
+    const firstIndex = restoredLog.lines.indexOf(first)
+    const pruned = await restoredLog.awaitLine((l) => l.msg === 'backup: deleted the oldest backups', firstIndex)
+    assert.deepEqual(pruned.deleted, [path.basename(first.path)])
+    assert.equal(pruned.keep, 1)
+    // The next timed backup may be landing right now; the pruned one is gone for good.
+    const kept = readdirSync(path.join(tmp, 'timed')).filter((n) => n.startsWith('aurora-backup-'))
+    assert.ok(!kept.includes(path.basename(first.path)))
+    assert.ok(kept.length >= 1)
+    assert.equal(restoredLog.lines.filter((l) => l.msg === 'backup failed').length, 0)
+  })
+
+  it('schedules backups: logged, never two at once, the oldest beyond KEEP deleted', async () => {
     const dir = path.join(tmp, 'scheduled')
     const capture = captureLog()
     const schedule = scheduleBackups({

@@ -55,8 +55,13 @@ export function scheduleBackups(opts: {
       if (result.damagedBlobs.length > 0) {
         log.warn({ path: result.path, blobs: result.damagedBlobs.slice(0, 20) }, 'backup: blobs missing or damaged in the data directory were left out')
       }
-      const deleted = await prune(destination, settings.keep)
-      if (deleted.length > 0) log.info({ deleted, keep: settings.keep }, 'backup: deleted the oldest backups')
+      let deleted: string[] = []
+      try {
+        deleted = await prune(destination, settings.keep)
+        if (deleted.length > 0) log.info({ deleted, keep: settings.keep }, 'backup: deleted the oldest backups')
+      } catch (err) {
+        log.error({ err, destination }, `backup: deleting the oldest backups failed: ${(err as Error).message}`)
+      }
       return { outcome: 'written', result, deleted }
     } catch (err) {
       const error = err as Error
