@@ -2,6 +2,7 @@
 // refresh token expired, and email tokens past their lifetime; and, when PDS_BACKUP_DIRECTORY is set, the scheduled
 // backups (src/backup/schedule.ts). (Firehose retention runs inside the firehose.)
 import { scheduleBackups } from './backup/schedule.ts'
+import { blobBackend } from './blob/backend-for-config.ts'
 import type { AppContext } from './context.ts'
 import type { Db } from './db/index.ts'
 
@@ -29,7 +30,13 @@ export function startMaintenance(ctx: AppContext, db: Db, intervalMs = INTERVAL_
   const timer = setInterval(run, intervalMs)
   timer.unref()
   const backups = ctx.cfg.backup
-    ? scheduleBackups({ db, dataDirectory: ctx.cfg.dataDirectory, settings: ctx.cfg.backup, log: ctx.log })
+    ? scheduleBackups({
+        db,
+        dataDirectory: ctx.cfg.dataDirectory,
+        settings: ctx.cfg.backup,
+        log: ctx.log,
+        openBlobBackend: ctx.cfg.blobstoreS3 ? () => blobBackend(ctx.cfg) : undefined,
+      })
     : null
   return () => {
     clearInterval(timer)

@@ -4,13 +4,14 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { AtpAgent } from '@atproto/api'
 import { backup } from '../src/backup/backup.ts'
+import { blobBackend } from '../src/blob/backend-for-config.ts'
 import { BackupError } from '../src/backup/errors.ts'
 import { restore } from '../src/backup/restore.ts'
 import { scheduleBackups } from '../src/backup/schedule.ts'
@@ -20,6 +21,7 @@ import { png } from './helpers/images.ts'
 import { captureLog } from './helpers/log-capture.ts'
 import { createUser, startPds, type TestPds } from './helpers/pds.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
+import { startS3 } from './helpers/s3.ts'
 import { verifyStoredRepo } from './helpers/repo-check.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
@@ -326,6 +328,37 @@ describe('backup and restore', () => {
       assert.equal(capture.lines.filter((l) => l.msg === 'backup written').length, 3)
     } finally {
       await schedule.stop()
+    }
+  })
+
+  it('downloads blobs that live on S3 into the backup, and restores them into the data directory', async () => {
+    const s3 = await startS3()
+    const pds = await startPds({ plcUrl: plc.url, env: s3.env })
+    try {
+      const user = await createUser(pds)
+      const bytes = png(300, 7)
+      const up = await user.agent.com.atproto.repo.uploadBlob(bytes, { encoding: 'image/png' })
+      await user.agent.com.atproto.repo.createRecord({
+        repo: user.did,
+        collection: 'app.bsky.actor.profile',
+        rkey: 'self',
+        record: { $type: 'app.bsky.actor.profile', avatar: up.data.blob },
+      })
+      const cid = up.data.blob.ref.toString()
+      assert.ok(!existsSync(path.join(pds.dataDir, 'blobs', user.did)), 'the bytes are in the bucket only')
+      const store = await blobBackend(pds.ctx.cfg)
+      const made = await backup({ db: pds.db, dataDirectory: pds.dataDir, blobBackend: store, destination: path.join(tmp, 's3-backups') }).finally(
+        () => store.close(),
+      )
+      assert.equal(made.copiedBlobs, 1)
+      assert.deepEqual(made.damagedBlobs, [])
+      const target = path.join(tmp, 's3-restored')
+      const done = await restore({ backupDir: made.path, dataDirectory: target })
+      assert.equal(done.blobs, 1)
+      assert.deepEqual(readFileSync(path.join(target, 'blobs', user.did, cid)), bytes)
+    } finally {
+      await pds.destroy()
+      await s3.close()
     }
   })
 

@@ -6,10 +6,11 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import Database from 'better-sqlite3'
+import type { BlobBackend } from '../blob/blob-backend.ts'
 import type { Db } from '../db/index.ts'
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../util/private-fs.ts'
-import { blobFileProblem, placeFile, syncToDisk } from './blob-files.ts'
-import { BackupError, destinationError } from './errors.ts'
+import { blobFileProblem, placeFile, syncToDisk, writeStreamToFile } from './blob-files.ts'
+import { BackupError, destinationError, WRITE_ERROR_CODES } from './errors.ts'
 import {
   BLOBS_DIR,
   DB_FILE,
@@ -51,6 +52,11 @@ export type BackupOptions = {
   db: Db | string
   /** The data directory the blobs (blobs/<did>/<cid>) and dev secrets (secrets.json) are read from. */
   dataDirectory: string
+  /**
+   * The blob store when blobs are not in the data directory (PDS_BLOBSTORE_S3_*): each blob is downloaded from it
+   * into the backup. Unset: the data directory's files, hard-linked where the filesystem allows.
+   */
+  blobBackend?: BlobBackend
   /** The folder that receives the new backup folder (created, 0700, if missing). */
   destination: string
   onProgress?: (progress: BackupProgress) => void
@@ -222,22 +228,49 @@ async function placeBlobs(
   for (const blob of blobs) {
     if (opts.signal?.aborted) throw new BackupError('aborted', 'the backup was stopped')
     if (!placed.has(key(blob))) {
-      const src = path.join(opts.dataDirectory, BLOBS_DIR, blob.did, blob.cid)
-      if (!existsSync(src)) gone.push(blob)
-      else {
-        try {
-          placed.set(key(blob), await placeFile(src, path.join(work, BLOBS_DIR, blob.did, blob.cid), true))
-        } catch (err) {
-          // Gone between the check and the link.
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(src)) gone.push(blob)
-          else throw destinationError(opts.destination, err)
-        }
-      }
+      const dst = path.join(work, BLOBS_DIR, blob.did, blob.cid)
+      const how = opts.blobBackend ? await download(opts.blobBackend, blob, dst, opts) : await linkOrCopy(blob, dst, opts)
+      if (how === 'gone') gone.push(blob)
+      else placed.set(key(blob), how)
     }
     done++
     if (done % 100 === 0 || done === blobs.length) opts.onProgress?.({ phase: 'blobs', done, total: blobs.length })
   }
   return gone
+}
+
+async function linkOrCopy(blob: BlobRow, dst: string, opts: BackupOptions): Promise<'linked' | 'copied' | 'gone'> {
+  const src = path.join(opts.dataDirectory, BLOBS_DIR, blob.did, blob.cid)
+  if (!existsSync(src)) return 'gone'
+  try {
+    return await placeFile(src, dst, true)
+  } catch (err) {
+    // Gone between the check and the link.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(src)) return 'gone'
+    throw destinationError(opts.destination, err)
+  }
+}
+
+async function download(backend: BlobBackend, blob: BlobRow, dst: string, opts: BackupOptions): Promise<'copied' | 'gone'> {
+  let body: Awaited<ReturnType<BlobBackend['open']>>
+  try {
+    body = await backend.open(blob.did, blob.cid)
+  } catch (err) {
+    throw new BackupError('source', `cannot read blob ${blob.cid} from the ${backend.kind} blob store: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
+  if (!body) return 'gone'
+  try {
+    await writeStreamToFile(body, dst)
+    return 'copied'
+  } catch (err) {
+    // A write error is the destination's; a read error half-way the store's.
+    if (WRITE_ERROR_CODES.has((err as { code?: string }).code ?? '')) throw destinationError(opts.destination, err)
+    throw new BackupError('source', `reading blob ${blob.cid} from the ${backend.kind} blob store failed: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
 }
 
 /**

@@ -3,9 +3,10 @@
 // way the result is read back and checked against the blob's CID and size, so a backup never holds bytes that are not
 // the blob's.
 import { createHash } from 'node:crypto'
-import { constants, createReadStream } from 'node:fs'
+import { constants, createReadStream, createWriteStream } from 'node:fs'
 import { chmod, copyFile, link, mkdir, open } from 'node:fs/promises'
 import path from 'node:path'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { CID } from 'multiformats/cid'
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../util/private-fs.ts'
@@ -62,6 +63,13 @@ export async function placeFile(src: string, dst: string, allowLink: boolean): P
   await chmod(dst, PRIVATE_FILE_MODE)
   await syncToDisk(dst)
   return 'copied'
+}
+
+/** Write `body` to the new file `dst` (its folder created 0700), mode 0600, synced to disk. */
+export async function writeStreamToFile(body: Readable, dst: string): Promise<void> {
+  await mkdir(path.dirname(dst), { recursive: true, mode: PRIVATE_DIR_MODE })
+  await pipeline(body, createWriteStream(dst, { mode: PRIVATE_FILE_MODE, flags: 'wx' }))
+  await syncToDisk(dst)
 }
 
 /** fsync a file, or a folder (its entries: a rename into it is then on disk). */

@@ -1,6 +1,8 @@
 // The operator's backup and restore commands, behind two functions the admin CLI can call: arguments in, progress
 // lines out, an exit code back. src/backup/cli.ts runs them on their own (`npm run backup` / `npm run restore`).
 import path from 'node:path'
+import type { BlobBackend } from '../blob/blob-backend.ts'
+import { blobBackend } from '../blob/backend-for-config.ts'
 import { ConfigError, type Config } from '../config/index.ts'
 import { backup, type BackupProgress } from './backup.ts'
 import { BackupError, type BackupErrorKind } from './errors.ts'
@@ -30,7 +32,8 @@ const KIND_EXIT: Record<BackupErrorKind, number> = {
 export const BACKUP_USAGE =
   'usage: npm run backup -- <destination folder> [--data-dir <data directory>]\n' +
   '  Writes a new aurora-backup-<time> folder into the destination while the server keeps running. The data\n' +
-  '  directory defaults to PDS_DATA_DIRECTORY (the server\'s configuration, .env included).\n'
+  '  directory defaults to PDS_DATA_DIRECTORY (the server\'s configuration, .env included), and blobs on S3 are\n' +
+  '  downloaded from the configured bucket (not with --data-dir).\n'
 export const RESTORE_USAGE =
   'usage: npm run restore -- <backup folder> <empty data directory>\n' +
   '  With the server (old and new) stopped: fills the data directory from the backup, then start the server on it.\n'
@@ -50,23 +53,32 @@ export async function backupCommand(args: string[], io: CommandIo): Promise<numb
   if (typeof parsed === 'string' || parsed.positional.length !== 1) {
     return usage(io, BACKUP_USAGE, EXIT.usage, typeof parsed === 'string' ? parsed : undefined)
   }
+  // Without --data-dir, the server's configuration says where the data (and, for S3, the blobs) are.
   let dataDirectory = parsed.options['--data-dir']
+  let cfg: Config | undefined
   if (!dataDirectory) {
     try {
-      dataDirectory = io.config().dataDirectory
+      cfg = io.config()
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err
       io.err(`aurora-locus backup: bad configuration: ${err.message}`)
       return EXIT.usage
     }
+    dataDirectory = cfg.dataDirectory
   }
   dataDirectory = path.resolve(dataDirectory)
   const destination = path.resolve(parsed.positional[0])
   io.out(`backing up ${dataDirectory} into ${destination}`)
+  let blobs: BlobBackend | undefined
   try {
+    if (cfg?.blobstoreS3) {
+      blobs = await blobBackend(cfg)
+      io.out(`  blobs from the S3 bucket ${cfg.blobstoreS3.bucket}`)
+    }
     const result = await backup({
       db: path.join(dataDirectory, 'pds.sqlite'),
       dataDirectory,
+      blobBackend: blobs,
       destination,
       signal: io.signal,
       onProgress: progressPrinter(io),
@@ -81,6 +93,8 @@ export async function backupCommand(args: string[], io: CommandIo): Promise<numb
     return EXIT.ok
   } catch (err) {
     return failure(io, 'backup', err)
+  } finally {
+    blobs?.close()
   }
 }
 

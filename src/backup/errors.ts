@@ -12,6 +12,9 @@ export class BackupError extends Error {
   }
 }
 
+/** Errors of writing files that are the destination's (full, read-only, not a folder), not the source's. */
+export const WRITE_ERROR_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST'])
+
 /** The errno or SQLite code of a failed file operation, if it has one. */
 function codeOf(err: unknown): string | undefined {
   return (err as { code?: unknown } | null)?.code as string | undefined

@@ -2,6 +2,7 @@
 // the server's own database connection, never two at once, each result logged, the oldest beyond KEEP deleted.
 import { readdir, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
+import type { BlobBackend } from '../blob/blob-backend.ts'
 import type { Config } from '../config/index.ts'
 import type { Db } from '../db/index.ts'
 import type { Logger } from '../logger.ts'
@@ -28,6 +29,8 @@ export function scheduleBackups(opts: {
   dataDirectory: string
   settings: NonNullable<Config['backup']>
   log: Logger
+  /** For blobs on S3: a client of the store, opened for each backup and closed after it. Unset: the data directory. */
+  openBlobBackend?: () => Promise<BlobBackend>
 }): BackupSchedule {
   const { db, dataDirectory, settings, log } = opts
   const destination = settings.directory
@@ -36,8 +39,10 @@ export function scheduleBackups(opts: {
 
   const run = async (): Promise<ScheduledRun> => {
     const started = Date.now()
+    let blobBackend: BlobBackend | undefined
     try {
-      const result = await backup({ db, dataDirectory, destination, signal: stopping.signal })
+      blobBackend = await opts.openBlobBackend?.()
+      const result = await backup({ db, dataDirectory, destination, blobBackend, signal: stopping.signal })
       const m = result.manifest
       log.info(
         {
@@ -68,6 +73,8 @@ export function scheduleBackups(opts: {
       if (err instanceof BackupError && err.kind === 'aborted') log.info({ destination }, 'backup stopped by shutdown')
       else log.error({ err, destination }, `backup failed: ${error.message}`)
       return { outcome: 'failed', error }
+    } finally {
+      blobBackend?.close()
     }
   }
 
