@@ -2,7 +2,7 @@
 // blobs that copy knows of, and a manifest, in a folder that gets its final name only once all of it is on disk.
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import Database from 'better-sqlite3'
@@ -104,19 +104,19 @@ export async function backup(opts: BackupOptions): Promise<BackupResult> {
     // snapshot are blobs the data directory lacks, noted in the result.
     for (let attempt = 1; attempt <= MAX_SNAPSHOTS && (!snapshot || gone.length > 0); attempt++) {
       await rm(dbCopy, { force: true })
-      await copyDatabase(source, dbCopy, own !== null, opts)
-      snapshot = readSnapshot(dbCopy)
+      const takenAt = await copyDatabase(source, dbCopy, own !== null, opts)
+      snapshot = readSnapshot(dbCopy, takenAt)
       gone = await placeBlobs(snapshot.blobs, placed, opts, work)
     }
     const snap = snapshot!
     const damaged = await checkBlobs(snap, placed, gone, opts, work)
-    const files = [await describeFile(work, DB_FILE, (await stat(dbCopy)).size)]
+    const files = [await describeFile(work, DB_FILE)]
     const secrets = path.join(opts.dataDirectory, SECRETS_FILE)
     if (existsSync(secrets)) {
       await placeFile(secrets, path.join(work, SECRETS_FILE), false).catch((err) => {
         throw destinationError(destination, err)
       })
-      files.push(await describeFile(work, SECRETS_FILE, (await stat(secrets)).size))
+      files.push(await describeFile(work, SECRETS_FILE))
     }
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
@@ -159,15 +159,25 @@ function openSource(file: string): Db {
   }
 }
 
-async function copyDatabase(source: Db, dest: string, separateConnection: boolean, opts: BackupOptions): Promise<void> {
+/**
+ * Copy the database; returns a time (ISO) no later than the moment whose state the copy holds: the start of the last
+ * step. With a separate connection the last step copies everything under one read transaction, so the copy is the
+ * state at some moment after that; through the server's connection, the copy follows every write to the end. A
+ * restore's seq jump counts the old server's events from this time (seq-floor.ts), so it must not be late.
+ */
+async function copyDatabase(source: Db, dest: string, separateConnection: boolean, opts: BackupOptions): Promise<string> {
+  let stepStartedAt = new Date().toISOString()
   try {
-    await source.backup(dest, {
+    const done = await source.backup(dest, {
       progress: ({ totalPages, remainingPages }) => {
         if (opts.signal?.aborted) throw new BackupError('aborted', 'the backup was stopped')
         opts.onProgress?.({ phase: 'database', pagesDone: totalPages - remainingPages, pagesTotal: totalPages })
+        stepStartedAt = new Date().toISOString()
         return separateConnection ? ALL_PAGES : PAGES_PER_STEP
       },
     })
+    opts.onProgress?.({ phase: 'database', pagesDone: done.totalPages, pagesTotal: done.totalPages })
+    return stepStartedAt
   } catch (err) {
     if (err instanceof BackupError) throw err
     if (opts.signal?.aborted) throw new BackupError('aborted', 'the backup was stopped', { cause: err })
@@ -189,8 +199,7 @@ type Snapshot = {
 }
 
 /** What the copy holds, read from the copy itself: its state is the backup's, whatever the server did since. */
-function readSnapshot(file: string): Snapshot {
-  const takenAt = new Date().toISOString()
+function readSnapshot(file: string, takenAt: string): Snapshot {
   const db = new Database(file, { readonly: true, fileMustExist: true })
   try {
     const one = (sql: string) => (db.prepare(sql).pluck().get() as number | null) ?? 0

@@ -2,7 +2,7 @@
 // gets its final name once everything is on disk, so a backup without a readable manifest is never a good one.
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { z } from 'zod'
@@ -27,7 +27,7 @@ const fileEntry = z.object({ path: z.enum([DB_FILE, SECRETS_FILE]), size: count,
 const manifestSchema = z.object({
   format: z.literal(MANIFEST_FORMAT),
   version: z.literal(MANIFEST_VERSION),
-  /** When the database copy completed (ISO): the state the backup holds. */
+  /** When the state the backup holds was current (ISO; if anything a little early: backup.ts copyDatabase). */
   createdAt: z.iso.datetime(),
   /** The Aurora Locus version that wrote it, and the database's schema (migration) version. */
   softwareVersion: z.string(),
@@ -65,8 +65,9 @@ export async function sha256File(file: string): Promise<string> {
 }
 
 /** Size and SHA-256 of `name` inside `dir`, for the manifest. */
-export async function describeFile(dir: string, name: FileEntry['path'], size: number): Promise<FileEntry> {
-  return { path: name, size, sha256: await sha256File(path.join(dir, name)) }
+export async function describeFile(dir: string, name: FileEntry['path']): Promise<FileEntry> {
+  const file = path.join(dir, name)
+  return { path: name, size: (await stat(file)).size, sha256: await sha256File(file) }
 }
 
 /** Read and check a backup's manifest; a missing, unreadable or foreign one is BackupError invalidBackup. */
