@@ -21,6 +21,7 @@ export class BlobIndex {
       ).pluck(),
       get: db.prepare('SELECT * FROM blob WHERE did = ? AND cid = ?'),
       count: db.prepare('SELECT count(*) FROM blob WHERE did = ?').pluck(),
+      totalBytes: db.prepare('SELECT coalesce(sum(size), 0) FROM blob').pluck(),
       countReferenced: db.prepare('SELECT count(DISTINCT blob_cid) FROM record_blob WHERE did = ?').pluck(),
       link: db.prepare('INSERT OR IGNORE INTO record_blob (did, blob_cid, record_uri) VALUES (?, ?, ?)'),
       unlinkRecord: db.prepare('DELETE FROM record_blob WHERE did = ? AND record_uri = ? RETURNING blob_cid').pluck(),
@@ -58,6 +59,11 @@ export class BlobIndex {
   /** Blobs stored for the account, temporary uploads included (checkAccountStatus's importedBlobs). */
   count(did: string): number {
     return this.stmts.count.get(did) as number
+  }
+
+  /** Bytes of every blob stored, all accounts, temporary uploads included (the metrics). */
+  totalBytes(): number {
+    return this.stmts.totalBytes.get() as number
   }
 
   /** Distinct blobs the account's records use, stored or not (checkAccountStatus's expectedBlobs). */
