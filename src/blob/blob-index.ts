@@ -21,7 +21,8 @@ export class BlobIndex {
       ).pluck(),
       get: db.prepare('SELECT * FROM blob WHERE did = ? AND cid = ?'),
       count: db.prepare('SELECT count(*) FROM blob WHERE did = ?').pluck(),
-      totalBytes: db.prepare('SELECT coalesce(sum(size), 0) FROM blob').pluck(),
+      // Kept by triggers (migrations/012_blob_total.sql): summing the table would be a scan.
+      totalBytes: db.prepare('SELECT bytes FROM blob_total WHERE id = 1').pluck(),
       countReferenced: db.prepare('SELECT count(DISTINCT blob_cid) FROM record_blob WHERE did = ?').pluck(),
       link: db.prepare('INSERT OR IGNORE INTO record_blob (did, blob_cid, record_uri) VALUES (?, ?, ?)'),
       unlinkRecord: db.prepare('DELETE FROM record_blob WHERE did = ? AND record_uri = ? RETURNING blob_cid').pluck(),
@@ -63,7 +64,7 @@ export class BlobIndex {
 
   /** Bytes of every blob stored, all accounts, temporary uploads included (the metrics). */
   totalBytes(): number {
-    return this.stmts.totalBytes.get() as number
+    return (this.stmts.totalBytes.get() as number | undefined) ?? 0
   }
 
   /** Distinct blobs the account's records use, stored or not (checkAccountStatus's expectedBlobs). */

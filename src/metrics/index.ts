@@ -22,8 +22,6 @@ export type Metrics = {
 const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 /** Seconds from a write's arrival at the repo service to its commit (lock wait, MST, signing, transaction). */
 const COMMIT_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
-/** Summing the blob table is a scan; a scrape every few seconds need not repeat it. */
-const BLOB_BYTES_TTL_MS = 60_000
 
 /**
  * Build the registry and wire it to the services. `servedMethods`: the NSIDs the route table serves (each gets its
@@ -138,12 +136,9 @@ export async function createMetrics(ctx: AppContext, servedMethods: Iterable<str
 
   // Storage.
   gauge('aurora_accounts', 'Accounts on this server, any status', () => ctx.accounts.store.count())
-  let blobBytes = { value: 0, at: -Infinity }
-  gauge('aurora_blob_bytes', `Bytes of blobs stored (refreshed at most every ${BLOB_BYTES_TTL_MS / 1000} s)`, () => {
-    const now = performance.now()
-    if (now - blobBytes.at >= BLOB_BYTES_TTL_MS) blobBytes = { value: ctx.blobs.totalBytes(), at: now }
-    return blobBytes.value
-  })
+  gauge('aurora_blob_bytes', 'Bytes of blobs stored, all accounts, uploads not yet used by a record included', () =>
+    ctx.blobs.totalBytes(),
+  )
   new prom.Gauge({
     name: 'aurora_database_file_bytes',
     help: 'Size of the SQLite database file (file="db") and of its write-ahead log (file="wal")',
