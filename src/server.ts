@@ -46,9 +46,15 @@ export function createApp(ctx: AppContext, db: Db, opts: { drain?: HttpDrain; me
   const warnings = startupWarnings(ctx.cfg)
   const app = express()
   app.disable('x-powered-by')
+  // Answers nothing itself: it only marks, once shutdown begins, each answer as the last on its connection.
   if (opts.drain) app.use(opts.drain.middleware)
-  // First, so that every response (429s, 404s, CORS preflights included) carries its X-Request-Id.
+  // Before anything that answers, so that every response (429s, 404s, CORS preflights included) carries its X-Request-Id.
   app.use(assignRequestId)
+  if (opts.metrics) {
+    // Before the rate limits, so that what they refuse is counted too.
+    app.use('/xrpc', opts.metrics.observeXrpc)
+    app.get('/metrics', opts.metrics.handler)
+  }
   // Behind nginx, req.ip (and the rate limits) see the real client only for proxies PDS_TRUST_PROXY trusts.
   app.set('trust proxy', trustProxyFn(ctx.cfg.trustProxy))
   app.use(cors({ maxAge: 86400 }))
@@ -124,11 +130,6 @@ export function createApp(ctx: AppContext, db: Db, opts: { drain?: HttpDrain; me
       res.json({ success: true })
     }
   })
-
-  if (opts.metrics) {
-    app.get('/metrics', opts.metrics.handler)
-    app.use('/xrpc', opts.metrics.observeXrpc)
-  }
 
   if (ctx.cfg.embeddedPlc) {
     // Loaded on first use: @did-plc/lib is a heavy import, and a dev server may never see a PLC request.

@@ -47,8 +47,9 @@ export async function createMetrics(ctx: AppContext, servedMethods: Iterable<str
   })
   const observeXrpc: RequestHandler = (req, res, next) => {
     const started = performance.now()
+    // Read now: routers further on rewrite req.url while they handle the request.
+    const nsid = req.path.slice(1)
     res.once('close', () => {
-      const nsid = req.path.slice(1)
       const status = res.headersSent ? res.statusCode : 0
       requests.observe(
         { method: labels.label(nsid, status), status: status === 0 ? 'aborted' : String(status) },
