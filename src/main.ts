@@ -1,6 +1,6 @@
 // Start the server: parse config (exit 1 with one line on a bad value), listen, stop gracefully on SIGINT/SIGTERM:
 // exit 0 once the server has closed (src/server.ts says in what order), exit 1 if that takes longer than
-// SHUTDOWN_TIMEOUT_MS or fails, and at once on a second signal.
+// SHUTDOWN_TIMEOUT_MS or fails, and at once on another signal a while after the first.
 import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { ConfigError, configFromProcessEnv, type Config } from './config/index.ts'
@@ -22,6 +22,11 @@ try {
 
 /** Inside `docker stop`'s default 10 s, with room to spare; the server's own deadlines end well before it. */
 const SHUTDOWN_TIMEOUT_MS = 8000
+/**
+ * Ctrl-C under `npm start` delivers SIGINT twice at once (the terminal signals the process group, and npm forwards
+ * its own); only a signal this long after the first means "stop now".
+ */
+const REPEAT_SIGNAL_MS = 1000
 
 // Someone watching a terminal reads lines; anything else (docker, systemd, a file) gets JSON for its collector.
 const log = createLogger(cfg.logLevel, { pretty: process.stdout.isTTY === true })
@@ -44,6 +49,7 @@ const finish = (server: PdsServer, at: number) => {
 }
 const stop = (signal: string) => {
   if (stopping) {
+    if (performance.now() - stopping.at < REPEAT_SIGNAL_MS) return
     log.warn({ signal }, 'second signal during shutdown: exiting now')
     process.exit(1)
   }
