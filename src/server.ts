@@ -229,6 +229,7 @@ export async function startServer(cfg: Config, log: Logger, opts: ContextOptions
     await ctx.selfService.idle()
     // Proxied requests are done with the HTTP server; their pooled upstream sockets go too.
     ctx.proxy.close()
+    ctx.blobStore.close()
     db.close()
   }
   let closing: Promise<void> | undefined

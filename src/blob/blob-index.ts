@@ -41,6 +41,9 @@ export class BlobIndex {
         `SELECT DISTINCT rb.blob_cid FROM record_blob rb JOIN record r ON r.uri = rb.record_uri
          WHERE rb.did = ? AND rb.blob_cid > ? AND (? IS NULL OR r.rev > ?) ORDER BY rb.blob_cid LIMIT ?`,
       ).pluck(),
+      // Keyset order over the primary key: every blob of every account, a page at a time (the move to S3).
+      page: db.prepare('SELECT did, cid, size FROM blob WHERE (did, cid) > (?, ?) ORDER BY did, cid LIMIT ?'),
+      total: db.prepare('SELECT count(*) FROM blob').pluck(),
       listReferencedWithRecord: db.prepare(
         `SELECT rb.blob_cid AS cid, min(rb.record_uri) AS recordUri, b.cid IS NOT NULL AS stored
          FROM record_blob rb LEFT JOIN blob b ON b.did = rb.did AND b.cid = rb.blob_cid
@@ -55,6 +58,16 @@ export class BlobIndex {
    */
   upsert(did: string, cid: string, mimeType: string, size: number): string {
     return this.stmts.insert.get(did, cid, mimeType, size, new Date().toISOString()) as string
+  }
+
+  /** Every stored blob after (did, cid) in key order, at most `limit` (start with empty strings). */
+  page(after: { did: string; cid: string }, limit: number): { did: string; cid: string; size: number }[] {
+    return this.stmts.page.all(after.did, after.cid, limit) as { did: string; cid: string; size: number }[]
+  }
+
+  /** How many blobs are stored, all accounts. */
+  total(): number {
+    return this.stmts.total.get() as number
   }
 
   /** Blobs stored for the account, temporary uploads included (checkAccountStatus's importedBlobs). */

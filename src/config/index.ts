@@ -4,6 +4,7 @@ import path from 'node:path'
 import proxyaddr from 'proxy-addr'
 import { isValidDid } from '@atproto/syntax'
 import { z } from 'zod'
+import type { S3Settings } from '../blob/s3-backend.ts'
 import { loadLocalSecrets, type Secrets } from './secrets.ts'
 
 export type Config = Readonly<{
@@ -72,6 +73,8 @@ export type Config = Readonly<{
     maxConnections: number
     maxConnectionsPerIp: number
   }>
+  /** Where blob bytes live: null → the data directory's disk (<data>/blobs); else an S3-compatible bucket. */
+  blobstoreS3: S3Settings | null
   /** getRepo / getCheckout CAR exports. */
   repoExport: Readonly<{
     /** Exports streaming at once; over it → 503 NotEnoughResources. 0 = no cap. */
@@ -368,6 +371,14 @@ const envSchema = z.object({
   PDS_BLOB_UPLOAD_LIMIT: z.coerce.number().int().positive().default(50 * 1024 * 1024),
   // The reference's names. Its size default is its blob limit (5 MB), too small for an account with years of posts;
   // the CAR streams to disk, so the cap bounds disk use and time, not memory.
+  // The reference's names, so an operator's S3 settings carry over.
+  PDS_BLOBSTORE_S3_BUCKET: z.string().min(3).optional(),
+  PDS_BLOBSTORE_S3_ENDPOINT: url.optional(),
+  PDS_BLOBSTORE_S3_REGION: z.string().min(1).default('us-east-1'),
+  PDS_BLOBSTORE_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  PDS_BLOBSTORE_S3_FORCE_PATH_STYLE: bool.default(false),
+  PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS: z.coerce.number({ message: 'expected a number of ms' }).int().positive().default(20000),
   PDS_ACCEPTING_REPO_IMPORTS: bool.default(true),
   PDS_MAX_REPO_IMPORT_SIZE: z.coerce.number({ message: 'expected a number of bytes' }).int().positive().default(1024 ** 3),
   PDS_FEDERATION_ENABLED: bool.default(false),
@@ -436,6 +447,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const embeddedPlc = local && !e.PDS_DID_PLC_URL
   const dataDirectory = path.resolve(e.PDS_DATA_DIRECTORY)
   const federationEnabled = e.PDS_FEDERATION_ENABLED
+  if (!e.PDS_BLOBSTORE_S3_ACCESS_KEY_ID !== !e.PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY) {
+    throw new ConfigError('PDS_BLOBSTORE_S3_ACCESS_KEY_ID and PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY: set both or neither')
+  }
   const devMode = e.PDS_DEV_MODE ?? local
 
   // The admin password takes down and deletes every account: on a public server it must not be guessable.
@@ -523,6 +537,22 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxConnections: e.PDS_FIREHOSE_MAX_CONNECTIONS,
       maxConnectionsPerIp: e.PDS_FIREHOSE_MAX_CONNECTIONS_PER_IP,
     }),
+    blobstoreS3: e.PDS_BLOBSTORE_S3_BUCKET
+      ? Object.freeze({
+          bucket: e.PDS_BLOBSTORE_S3_BUCKET,
+          endpoint: e.PDS_BLOBSTORE_S3_ENDPOINT,
+          region: e.PDS_BLOBSTORE_S3_REGION,
+          credentials:
+            e.PDS_BLOBSTORE_S3_ACCESS_KEY_ID && e.PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY
+              ? Object.freeze({
+                  accessKeyId: e.PDS_BLOBSTORE_S3_ACCESS_KEY_ID,
+                  secretAccessKey: e.PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY,
+                })
+              : undefined,
+          forcePathStyle: e.PDS_BLOBSTORE_S3_FORCE_PATH_STYLE,
+          requestTimeoutMs: e.PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS,
+        })
+      : null,
     repoExport: Object.freeze({
       maxConcurrent: e.PDS_REPO_EXPORT_MAX_CONCURRENT,
       idleTimeoutMs: Math.round(e.PDS_REPO_EXPORT_IDLE_TIMEOUT_SECONDS * 1000),
