@@ -1,19 +1,22 @@
 // Clean shutdown, as `docker stop` does it: the server process takes concurrent writes and has a firehose subscriber
 // when SIGTERM arrives. It lets the writes in flight finish (none is answered with a server error), sends the
 // subscriber a close frame (1001 Going Away), closes the database and exits 0, within docker's 10 s. After a restart
-// every acknowledged write is there.
+// every acknowledged write is there. And, in process: a write whose body is still arriving when shutdown begins is
+// answered and stored, its answer closes its keep-alive connection, and new connections are refused.
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
+import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
 import { after, describe, it } from 'node:test'
 import { AtpAgent } from '@atproto/api'
+import Database from 'better-sqlite3'
 import { spawnServer, stopChild } from './helpers/child.ts'
 import { FirehoseClient, within } from './helpers/firehose-client.ts'
-import { freePort } from './helpers/pds.ts'
+import { createUser, freePort, startPds } from './helpers/pds.ts'
 
 const WRITERS = 6
 const SIGTERM_AFTER_ACKS = 30
@@ -89,5 +92,53 @@ describe('shutdown on SIGTERM', () => {
       cursor = page.data.records.length ? page.data.cursor : undefined
     }
     for (const [uri, cid] of acked) assert.equal(stored.get(uri), cid, `${uri} after restart`)
+  })
+
+  it('a write in flight when shutdown begins is answered and stored; its connection is not kept for more', async () => {
+    const pds = await startPds()
+    try {
+      const alice = await createUser(pds)
+      const body = JSON.stringify({
+        repo: alice.did,
+        collection: 'app.bsky.feed.post',
+        record: { $type: 'app.bsky.feed.post', text: 'in flight', createdAt: new Date().toISOString() },
+      })
+      // A keep-alive client (as nginx's upstream pool is) sends the headers and half the body, then waits.
+      const agent = new http.Agent({ keepAlive: true })
+      const req = http.request(`${pds.url}/xrpc/com.atproto.repo.createRecord`, {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${alice.agent.session!.accessJwt}`,
+        },
+      })
+      const answered = once(req, 'response') as Promise<[http.IncomingMessage]>
+      const arrived = once(pds.server, 'request', { signal: AbortSignal.timeout(10_000) })
+      req.write(body.slice(0, 40))
+      await arrived
+      const closing = pds.close()
+      // The listening socket is closed: nobody new gets in.
+      await assert.rejects(fetch(`${pds.url}/xrpc/_health`), 'a new connection is refused')
+      req.end(body.slice(40))
+      const [res] = await within(answered, 10_000, 'the answer to the write in flight')
+      const text = (await res.toArray()).join('')
+      assert.equal(res.statusCode, 200, text)
+      assert.equal(res.headers.connection, 'close', 'the connection ends with this answer')
+      await within(closing, 10_000, 'the server to close')
+      agent.destroy()
+
+      const db = new Database(path.join(pds.dataDir, 'pds.sqlite'), { readonly: true })
+      try {
+        const uri = JSON.parse(text).uri as string
+        assert.equal(db.prepare('SELECT count(*) FROM record WHERE uri = ?').pluck().get(uri), 1, 'the write is stored')
+      } finally {
+        db.close()
+      }
+    } finally {
+      await pds.close() // the same promise when it already closed
+      rmSync(pds.dataDir, { recursive: true, force: true })
+    }
   })
 })
