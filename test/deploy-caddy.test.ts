@@ -13,6 +13,7 @@ import readline from 'node:readline'
 import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
 import { decodeFrame } from '../src/protocol/frames.ts'
+import { PRODUCTION_SECRETS } from './helpers/config.ts'
 import { within } from './helpers/firehose-client.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { freePort, startPds, type TestPds } from './helpers/pds.ts'
@@ -36,9 +37,7 @@ describe('deployment behind Caddy (the shipped Caddyfile)', { skip: skipWithout(
       env: {
         PDS_HOSTNAME: HOSTNAME,
         PDS_BIND_HOST: '127.0.0.1',
-        PDS_JWT_SECRET: 'a-long-enough-jwt-secret',
-        PDS_ADMIN_PASSWORD: 'a-long-enough-admin-password',
-        PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: 'aa'.repeat(32),
+        ...PRODUCTION_SECRETS,
       },
     })
     dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-caddy-'))

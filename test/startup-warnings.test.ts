@@ -5,17 +5,13 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { parseConfig } from '../src/config/index.ts'
 import { startupWarnings } from '../src/status/startup-warnings.ts'
+import { PRODUCTION_SECRETS } from './helpers/config.ts'
 import { captureLog, type LogCapture } from './helpers/log-capture.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { startPds, xrpc, type TestPds } from './helpers/pds.ts'
 
 const HOSTNAME = 'pds.aurora-warnings.com'
-const prod = {
-  PDS_HOSTNAME: HOSTNAME,
-  PDS_JWT_SECRET: 'a-long-enough-jwt-secret',
-  PDS_ADMIN_PASSWORD: 'a-long-enough-admin-password',
-  PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: 'aa'.repeat(32),
-}
+const prod = { PDS_HOSTNAME: HOSTNAME, ...PRODUCTION_SECRETS }
 
 describe('a production hostname with things switched off', () => {
   let plc: TestPlc
