@@ -21,6 +21,8 @@ export class BlobIndex {
       ).pluck(),
       get: db.prepare('SELECT * FROM blob WHERE did = ? AND cid = ?'),
       count: db.prepare('SELECT count(*) FROM blob WHERE did = ?').pluck(),
+      // Kept by triggers (migrations/012_blob_total.sql): summing the table would be a scan.
+      totalBytes: db.prepare('SELECT bytes FROM blob_total WHERE id = 1').pluck(),
       countReferenced: db.prepare('SELECT count(DISTINCT blob_cid) FROM record_blob WHERE did = ?').pluck(),
       link: db.prepare('INSERT OR IGNORE INTO record_blob (did, blob_cid, record_uri) VALUES (?, ?, ?)'),
       unlinkRecord: db.prepare('DELETE FROM record_blob WHERE did = ? AND record_uri = ? RETURNING blob_cid').pluck(),
@@ -71,6 +73,11 @@ export class BlobIndex {
   /** Blobs stored for the account, temporary uploads included (checkAccountStatus's importedBlobs). */
   count(did: string): number {
     return this.stmts.count.get(did) as number
+  }
+
+  /** Bytes of every blob stored, all accounts, temporary uploads included (the metrics). */
+  totalBytes(): number {
+    return (this.stmts.totalBytes.get() as number | undefined) ?? 0
   }
 
   /** Distinct blobs the account's records use, stored or not (checkAccountStatus's expectedBlobs). */

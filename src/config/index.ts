@@ -121,6 +121,12 @@ export type Config = Readonly<{
      */
     appViewCdnUrlPattern?: string
   }>
+  /** GET /metrics, Prometheus text format (src/metrics). */
+  metrics: Readonly<{
+    enabled: boolean
+    /** When set, a scrape must send `Authorization: Bearer <token>`; undefined: open to whoever reaches the port. */
+    token?: string
+  }>
 }>
 
 /** A service requests are forwarded to: its origin, and its DID (the `aud` of the service JWTs it receives). */
@@ -431,6 +437,8 @@ const envSchema = z.object({
     .string()
     .refine((p) => /^https?:\/\//.test(p) && p.split('%s').length === 4, 'expected an http(s) URL with three %s (preset, DID, CID)')
     .optional(),
+  PDS_METRICS_ENABLED: bool.default(false),
+  PDS_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (openssl rand -hex 16)').optional(),
 })
 
 /** Every environment variable the config reads: the README's table and `.env.example` must name each. */
@@ -585,6 +593,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
         e.PDS_BSKY_APP_VIEW_CDN_URL_PATTERN ??
         (!local && !e.PDS_BSKY_APP_VIEW_URL ? 'https://cdn.bsky.app/img/%s/plain/%s/%s@jpeg' : undefined),
     }),
+    metrics: Object.freeze({ enabled: e.PDS_METRICS_ENABLED, token: e.PDS_METRICS_TOKEN }),
   })
 }
 

@@ -10,3 +10,10 @@ export function assertConfigRefuses(env: Record<string, string>, name: string): 
     `${name}=${env[name]} should be refused, naming the variable`,
   )
 }
+
+/** The three secrets a server with a real PDS_HOSTNAME requires: fixed, test-only values. */
+export const PRODUCTION_SECRETS: Readonly<Record<string, string>> = Object.freeze({
+  PDS_JWT_SECRET: 'a-long-enough-jwt-secret',
+  PDS_ADMIN_PASSWORD: 'a-long-enough-admin-password',
+  PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: 'aa'.repeat(32),
+})
