@@ -17,6 +17,7 @@ import { SelfService } from './account/self-service.ts'
 import { SessionService } from './account/sessions.ts'
 import { TokenService, type Now } from './account/tokens.ts'
 import { BlobIndex } from './blob/blob-index.ts'
+import { blobBackend } from './blob/backend-for-config.ts'
 import { BlobStore } from './blob/blob-store.ts'
 import type { Config } from './config/index.ts'
 import type { Db } from './db/index.ts'
@@ -103,19 +104,12 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const sequencer = new Sequencer(db)
   const records = new RecordIndex(db)
   const blobs = new BlobIndex(db)
-  const blobStore = new BlobStore(cfg.dataDirectory, blobs, (did) => store.byDid(did) !== undefined, log)
+  const blobStore = new BlobStore(await blobBackend(cfg), blobs, (did) => store.byDid(did) !== undefined, log)
+  await blobStore.sweepTemp()
   const identity = IdentityResolver.forConfig(cfg)
   const handleClaims = new HandleClaims(store)
   const rateLimiter = createRateLimiter(cfg, { log })
   const signingKey = signingKeyCache(store)
-  const auth = new AuthVerifier(
-    tokens,
-    sessions,
-    cfg.secrets.adminPassword,
-    rateLimiter.adminFailures,
-    // A migrating account's old PDS vouches for it with a service JWT (createAccount with a did).
-    new ServiceJwtVerifier({ serviceDid: cfg.serviceDid, signingKey: (did, fresh) => identity.atprotoKey(did, fresh) }),
-  )
   const serviceAuth = new ServiceAuth(signingKey)
   const repo = new RepoService({
     db,
@@ -174,6 +168,22 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     handles,
     rateLimiter,
     ...oauthStores,
+  })
+  const auth = new AuthVerifier({
+    tokens,
+    sessions,
+    adminPassword: cfg.secrets.adminPassword,
+    adminFailures: rateLimiter.adminFailures,
+    // A migrating account's old PDS vouches for it with a service JWT (createAccount with a did).
+    serviceJwts: new ServiceJwtVerifier({
+      serviceDid: cfg.serviceDid,
+      signingKey: (did, fresh) => identity.atprotoKey(did, fresh),
+    }),
+    publicUrl: cfg.publicUrl,
+    serviceDid: cfg.serviceDid,
+    accountByDid: (did) => store.byDid(did),
+    // OAuth access tokens are checked by the provider that issued them (stateful: a deleted session fails at once).
+    oauth: oauth.provider,
   })
   return {
     cfg,

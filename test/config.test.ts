@@ -6,16 +6,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import { CONFIG_VARIABLES, ConfigError, parseConfig } from '../src/config/index.ts'
+import { PRODUCTION_SECRETS } from './helpers/config.ts'
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'aurora-config-'))
 after(() => rmSync(tmp, { recursive: true, force: true }))
-const prodSecrets = {
-  PDS_JWT_SECRET: 'a-long-enough-jwt-secret',
-  PDS_ADMIN_PASSWORD: 'a-long-enough-admin-password',
-  PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: 'aa'.repeat(32),
-  PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX: '11'.repeat(32),
-  PDS_OAUTH_DPOP_SECRET: '22'.repeat(32),
-}
+const prodSecrets = PRODUCTION_SECRETS
 
 describe('config', () => {
   it('has working localhost defaults with nothing set', () => {

@@ -105,6 +105,20 @@ http {
     assert.equal(JSON.parse(res.body).version, pds.ctx.version)
   })
 
+  it('keeps connections to the PDS alive: consecutive requests reuse one, and /metrics stays inside', async () => {
+    let opened = 0
+    const count = () => (opened += 1)
+    pds.server.on('connection', count)
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await request('GET', '/xrpc/_health')).status, 200)
+    } finally {
+      pds.server.off('connection', count)
+    }
+    // Without upstream keep-alive (nginx's default `Connection: close`) each request opens its own: 3.
+    assert.ok(opened <= 1, `${opened} new connections to the PDS for 3 requests`)
+    assert.equal((await request('GET', '/metrics')).status, 404)
+  })
+
   it('redirects plain http to https', async () => {
     const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
       http.get({ host: '127.0.0.1', port: httpPort, path: '/xrpc/_health', headers: { host: 'localhost' } }, resolve).on('error', reject),

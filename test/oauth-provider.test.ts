@@ -14,7 +14,7 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
 import { parseConfig } from '../src/config/index.ts'
 import { runDoctor } from '../src/doctor/checks.ts'
 import { oauthResult } from '../src/doctor/checks/oauth.ts'
-import { assertConfigRefuses } from './helpers/config.ts'
+import { assertConfigRefuses, PRODUCTION_SECRETS } from './helpers/config.ts'
 import { createUser, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
 import { png } from './helpers/images.ts'
 import type { TestPlc } from './helpers/plc.ts'
@@ -584,14 +584,7 @@ describe('OAuth sign-in and sign-up limits', () => {
 })
 
 describe('OAuth configuration', () => {
-  const prod = {
-    PDS_HOSTNAME: 'pds.example.com',
-    PDS_JWT_SECRET: 'a-long-enough-jwt-secret',
-    PDS_ADMIN_PASSWORD: 'a-long-enough-admin-password',
-    PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: 'aa'.repeat(32),
-    PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX: '11'.repeat(32),
-    PDS_OAUTH_DPOP_SECRET: '22'.repeat(32),
-  }
+  const prod: Record<string, string> = { PDS_HOSTNAME: 'pds.example.com', ...PRODUCTION_SECRETS }
 
   it('requires the signing key and DPoP secret in production, and checks them', () => {
     const { PDS_OAUTH_SIGNING_KEY_P256_PRIVATE_KEY_HEX: _k, ...noKey } = prod

@@ -5,11 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import puppeteer, { type Browser } from 'puppeteer-core'
+import type { Browser } from 'puppeteer-core'
 import WebSocket from 'ws'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { createUser, startPds, type TestPds } from './helpers/pds.ts'
-import { CHROMIUM, requireProgram, skipWithout } from './helpers/system.ts'
+import { launchChromium } from './helpers/chromium.ts'
+import { CHROMIUM, skipWithout } from './helpers/system.ts'
 
 describe('status page', { skip: skipWithout(CHROMIUM) }, () => {
   let plc: TestPlc
@@ -18,24 +19,10 @@ describe('status page', { skip: skipWithout(CHROMIUM) }, () => {
   let profile: string
 
   before(async () => {
-    const chromium = requireProgram(CHROMIUM)
     plc = await startPlc()
     pds = await startPds({ plcUrl: plc.url })
     profile = mkdtempSync(path.join(os.tmpdir(), 'aurora-chromium-'))
-    browser = await puppeteer.launch({
-      executablePath: chromium,
-      headless: true,
-      userDataDir: profile,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    })
+    browser = await launchChromium(profile)
   })
   after(async () => {
     await browser?.close()

@@ -33,14 +33,17 @@ process.once('exit', () => {
 })
 process.once('SIGINT', () => process.exit(130))
 
-/** Start `bench/servers/<name>.ts` on a free port with a fresh data directory, registered with `plcUrl`. */
-export async function startServerProcess(name: ServerName, plcUrl: string): Promise<ServerProcess> {
+/**
+ * Start `bench/servers/<name>.ts` on a free port with a fresh data directory, registered with `plcUrl`. `nodeArgs`:
+ * flags for the server's Node (e.g. `--cpu-prof`), before the script.
+ */
+export async function startServerProcess(name: ServerName, plcUrl: string, nodeArgs: string[] = []): Promise<ServerProcess> {
   const port = await freePort()
   const dataDir = mkdtempSync(path.join(os.tmpdir(), `bench-${name}-`))
   const url = `http://127.0.0.1:${port}`
   const t0 = performance.now()
   // A clean environment, as a service manager would give it: no NODE_OPTIONS, no LOG_ENABLED from our shell.
-  const child = spawn(process.execPath, [`bench/servers/${name}.ts`, '--plc', plcUrl, '--port', String(port), '--data', dataDir], {
+  const child = spawn(process.execPath, [...nodeArgs, `bench/servers/${name}.ts`, '--plc', plcUrl, '--port', String(port), '--data', dataDir], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
     stdio: ['ignore', 'pipe', 'pipe'],

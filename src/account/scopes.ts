@@ -12,3 +12,8 @@ export const ACCESS_STANDARD: readonly AuthScope[] = [AuthScope.Access, AuthScop
 /** Scopes that may manage the account itself (app passwords, email, deletion): a real login only. */
 export const ACCESS_FULL: readonly AuthScope[] = [AuthScope.Access]
 export const ACCESS_PRIVILEGED: readonly AuthScope[] = [AuthScope.Access, AuthScope.AppPassPrivileged]
+
+/** A real login or a privileged app password: what chat needs (the reference's isAccessPrivileged). */
+export function isPrivilegedScope(scope: AuthScope): boolean {
+  return ACCESS_PRIVILEGED.includes(scope)
+}

@@ -4,6 +4,7 @@
 // verifier. Keys and points follow the reference PDS.
 import type { LimitName } from '../config/index.ts'
 import type { AppContext } from '../context.ts'
+import { accountDid } from '../xrpc/auth.ts'
 import type { LimitArgs, RouteLimit } from '../xrpc/method.ts'
 
 /** One budget per client IP (IPv6: per /64). */
@@ -12,14 +13,17 @@ export const perIp = (limit: LimitName): RouteLimit => ({ limit, key: ({ ip }) =
 /** One budget per account; requests without a user (the operator's) are not counted. */
 export const perAccount = (limit: LimitName, points?: (args: LimitArgs) => number): RouteLimit => ({
   limit,
-  key: ({ auth }) => (auth.type === 'user' ? auth.did : null),
+  key: ({ auth }) => accountDid(auth),
   points,
 })
 
 /** Mails an account asks us to send: each method its own budget per account, as in the reference. */
 export const emailRequests: RouteLimit = {
   limit: 'emailRequest',
-  key: ({ auth, req }) => (auth.type === 'user' ? `${req.params.nsid} ${auth.did}` : null),
+  key: ({ auth, req }) => {
+    const did = accountDid(auth)
+    return did === null ? null : `${req.params.nsid} ${did}`
+  },
 }
 
 /**

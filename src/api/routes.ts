@@ -1,6 +1,8 @@
-// The whole API on one screen: each line is NSID, query|procedure, who may call it, its handler, and the rate limits
-// it counts against besides the global per-IP one (src/api/limits.ts; their windows are configuration). A method not
-// listed here is forwarded to another service by src/proxy (AppView, chat, moderation, or the atproto-proxy header's).
+// The whole API on one screen: each line is NSID, query|procedure, who may call it (src/xrpc/auth.ts), what an OAuth
+// access token needs to (src/xrpc/oauth-rules.ts: the reference's `authorize` of each method), its handler, and the
+// rate limits it counts against besides the global per-IP one (src/api/limits.ts; their windows are configuration).
+// A method not listed here is forwarded to another service by src/proxy (AppView, chat, moderation, or the
+// atproto-proxy header's), an OAuth token needing `rpc:<method>?aud=<service>` for it.
 import checkAccountStatus from './com/atproto/server/checkAccountStatus.ts'
 import confirmEmail from './com/atproto/server/confirmEmail.ts'
 import createAccount from './com/atproto/server/createAccount.ts'
@@ -64,87 +66,94 @@ import registerPush from './app/bsky/notification/registerPush.ts'
 import unregisterPush from './app/bsky/notification/unregisterPush.ts'
 import type { AuthKind } from '../xrpc/auth.ts'
 import type { MethodDef, MethodType, Route, RouteLimit } from '../xrpc/method.ts'
+import { oauth, type OAuthRule } from '../xrpc/oauth-rules.ts'
 import { applyWritesPoints, deleteAttempts, emailRequests, loginAttempts, perAccount, perIp, repoWrite } from './limits.ts'
 
 const route = (
   nsid: string,
   type: MethodType,
   auth: AuthKind,
+  oauthRule: OAuthRule,
   def: MethodDef<any, any>,
   limits: readonly RouteLimit[] = [],
-): Route => ({ nsid, type, auth, def, limits })
+): Route => ({ nsid, type, auth, oauth: oauthRule, def, limits })
+
+// The reference's own refusals of OAuth tokens, besides OAUTH_NOT_SUPPORTED.
+const EMAIL_UPDATE = 'Use the account manager interface to update email address associated with an account'
+const REACTIVATION =
+  'Account reactivation is not available with OAuth credentials. Sign in to your account management page to reactivate.'
 
 // prettier-ignore
 export const routes: readonly Route[] = [
-  route('com.atproto.server.describeServer',     'query',     'none',          describeServer),
+  route('com.atproto.server.describeServer',     'query',     'none',          oauth.none, describeServer),
   // A migrating account's old PDS speaks for it with a service JWT (createAccount with `did`).
-  route('com.atproto.server.createAccount',      'procedure', 'optionalServiceAuth', createAccount, [perIp('createAccount')]),
-  route('com.atproto.server.createSession',      'procedure', 'none',          createSession, [loginAttempts, perIp('loginIp')]),
-  route('com.atproto.server.getSession',         'query',     'access',        getSession),
-  route('com.atproto.server.refreshSession',     'procedure', 'refresh',       refreshSession),
-  route('com.atproto.server.deleteSession',      'procedure', 'refresh',       deleteSession),
-  route('com.atproto.server.createAppPassword',  'procedure', 'accessFull',    createAppPassword),
-  route('com.atproto.server.listAppPasswords',   'query',     'accessFull',    listAppPasswords),
-  route('com.atproto.server.revokeAppPassword',  'procedure', 'accessFull',    revokeAppPassword),
-  route('com.atproto.server.getServiceAuth',     'query',     'access',        getServiceAuth),
-  route('com.atproto.server.checkAccountStatus', 'query',     'access',        checkAccountStatus),
-  route('com.atproto.server.getAccountInviteCodes', 'query', 'accessFull',    getAccountInviteCodes),
-  route('com.atproto.server.createInviteCode',   'procedure', 'admin',         createInviteCode),
-  route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         createInviteCodes),
+  route('com.atproto.server.createAccount',      'procedure', 'optionalServiceAuth', oauth.none, createAccount, [perIp('createAccount')]),
+  route('com.atproto.server.createSession',      'procedure', 'none',          oauth.none, createSession, [loginAttempts, perIp('loginIp')]),
+  route('com.atproto.server.getSession',         'query',     'access',        oauth.always, getSession),
+  route('com.atproto.server.refreshSession',     'procedure', 'refresh',       oauth.none, refreshSession),
+  route('com.atproto.server.deleteSession',      'procedure', 'refresh',       oauth.none, deleteSession),
+  route('com.atproto.server.createAppPassword',  'procedure', 'accessFull',    oauth.refused(), createAppPassword),
+  route('com.atproto.server.listAppPasswords',   'query',     'accessFull',    oauth.refused(), listAppPasswords),
+  route('com.atproto.server.revokeAppPassword',  'procedure', 'accessFull',    oauth.refused(), revokeAppPassword),
+  route('com.atproto.server.getServiceAuth',     'query',     'access',        oauth.serviceAuth, getServiceAuth),
+  route('com.atproto.server.checkAccountStatus', 'query',     'access',        oauth.always, checkAccountStatus),
+  route('com.atproto.server.getAccountInviteCodes', 'query', 'accessFull',    oauth.refused(), getAccountInviteCodes),
+  route('com.atproto.server.createInviteCode',   'procedure', 'admin',         oauth.none, createInviteCode),
+  route('com.atproto.server.createInviteCodes',  'procedure', 'admin',         oauth.none, createInviteCodes),
   // account self-service with a mailed code (src/account/self-service.ts); app passwords may not change the address
   // or ask to delete the account; the methods without a login are limited per IP
-  route('com.atproto.server.requestEmailConfirmation', 'procedure', 'access', requestEmailConfirmation, [emailRequests]),
-  route('com.atproto.server.confirmEmail',       'procedure', 'access',        confirmEmail),
-  route('com.atproto.server.requestEmailUpdate', 'procedure', 'access',        requestEmailUpdate, [emailRequests]),
-  route('com.atproto.server.updateEmail',        'procedure', 'accessFull',    updateEmail),
-  route('com.atproto.server.requestPasswordReset', 'procedure', 'none',        requestPasswordReset, [perIp('passwordResetRequest')]),
-  route('com.atproto.server.resetPassword',      'procedure', 'none',          resetPassword, [perIp('passwordReset')]),
-  route('com.atproto.server.requestAccountDelete', 'procedure', 'accessFull',  requestAccountDelete, [emailRequests]),
-  route('com.atproto.server.deleteAccount',      'procedure', 'none',          deleteAccount, [perIp('accountDelete'), deleteAttempts]),
-  route('com.atproto.temp.checkSignupQueue',     'query',     'access',        checkSignupQueue),
-  route('com.atproto.identity.resolveHandle',    'query',     'none',          resolveHandle),
-  route('com.atproto.identity.updateHandle',     'procedure', 'access',        updateHandle,  [perAccount('handleUpdate')]),
+  route('com.atproto.server.requestEmailConfirmation', 'procedure', 'access', oauth.account('email', 'manage'), requestEmailConfirmation, [emailRequests]),
+  route('com.atproto.server.confirmEmail',       'procedure', 'access',        oauth.account('email', 'manage'), confirmEmail),
+  route('com.atproto.server.requestEmailUpdate', 'procedure', 'access',        oauth.refused(EMAIL_UPDATE), requestEmailUpdate, [emailRequests]),
+  route('com.atproto.server.updateEmail',        'procedure', 'accessFull',    oauth.refused(EMAIL_UPDATE), updateEmail),
+  route('com.atproto.server.requestPasswordReset', 'procedure', 'none',        oauth.none, requestPasswordReset, [perIp('passwordResetRequest')]),
+  route('com.atproto.server.resetPassword',      'procedure', 'none',          oauth.none, resetPassword, [perIp('passwordReset')]),
+  route('com.atproto.server.requestAccountDelete', 'procedure', 'accessFull',  oauth.refused(), requestAccountDelete, [emailRequests]),
+  route('com.atproto.server.deleteAccount',      'procedure', 'none',          oauth.none, deleteAccount, [perIp('accountDelete'), deleteAttempts]),
+  route('com.atproto.temp.checkSignupQueue',     'query',     'access',        oauth.refused(), checkSignupQueue),
+  route('com.atproto.identity.resolveHandle',    'query',     'none',          oauth.none, resolveHandle),
+  route('com.atproto.identity.updateHandle',     'procedure', 'access',        oauth.identity('handle'), updateHandle,  [perAccount('handleUpdate')]),
   // The reference forwards these three to its AppView, for logged-in users only (app passwords included).
-  route('com.atproto.identity.resolveDid',       'query',     'access',        resolveDid,      [perAccount('identityLookup')]),
-  route('com.atproto.identity.resolveIdentity',  'query',     'access',        resolveIdentity, [perAccount('identityLookup')]),
-  route('com.atproto.identity.refreshIdentity',  'procedure', 'access',        refreshIdentity, [perAccount('identityLookup')]),
+  route('com.atproto.identity.resolveDid',       'query',     'access',        oauth.rpc, resolveDid,      [perAccount('identityLookup')]),
+  route('com.atproto.identity.resolveIdentity',  'query',     'access',        oauth.rpc, resolveIdentity, [perAccount('identityLookup')]),
+  route('com.atproto.identity.refreshIdentity',  'procedure', 'access',        oauth.rpc, refreshIdentity, [perAccount('identityLookup')]),
   // PLC operations (src/account/plc-operations.ts), with the reference's auth: the mailed code and the signature by
   // our rotation key need a real login; reading the recommendation and submitting an op already signed do not. The
   // code's mail counts as the other mails do (the reference does not limit this one).
-  route('com.atproto.identity.getRecommendedDidCredentials', 'query', 'access', getRecommendedDidCredentials),
-  route('com.atproto.identity.requestPlcOperationSignature', 'procedure', 'accessFull', requestPlcOperationSignature, [emailRequests]),
-  route('com.atproto.identity.signPlcOperation', 'procedure', 'accessFull',    signPlcOperation),
-  route('com.atproto.identity.submitPlcOperation', 'procedure', 'access',      submitPlcOperation),
-  route('com.atproto.repo.createRecord',         'procedure', 'access',        createRecord,  [repoWrite(3)]),
-  route('com.atproto.repo.putRecord',            'procedure', 'access',        putRecord,     [repoWrite(2)]),
-  route('com.atproto.repo.deleteRecord',         'procedure', 'access',        deleteRecord,  [repoWrite(1)]),
-  route('com.atproto.repo.applyWrites',          'procedure', 'access',        applyWrites,   [repoWrite(applyWritesPoints)]),
-  route('com.atproto.repo.uploadBlob',           'procedure', 'access',        uploadBlob,    [perAccount('blobUpload')]),
-  route('com.atproto.repo.getRecord',            'query',     'none',          getRecord),
-  route('com.atproto.repo.listRecords',          'query',     'none',          listRecords),
-  route('com.atproto.repo.describeRepo',         'query',     'none',          describeRepo),
-  route('com.atproto.repo.listMissingBlobs',     'query',     'access',        listMissingBlobs),
+  route('com.atproto.identity.getRecommendedDidCredentials', 'query', 'access', oauth.always, getRecommendedDidCredentials),
+  route('com.atproto.identity.requestPlcOperationSignature', 'procedure', 'accessFull', oauth.identity('*'), requestPlcOperationSignature, [emailRequests]),
+  route('com.atproto.identity.signPlcOperation', 'procedure', 'accessFull',    oauth.identity('*'), signPlcOperation),
+  route('com.atproto.identity.submitPlcOperation', 'procedure', 'access',      oauth.identity('*'), submitPlcOperation),
+  route('com.atproto.repo.createRecord',         'procedure', 'access',        oauth.inHandler, createRecord,  [repoWrite(3)]),
+  route('com.atproto.repo.putRecord',            'procedure', 'access',        oauth.inHandler, putRecord,     [repoWrite(2)]),
+  route('com.atproto.repo.deleteRecord',         'procedure', 'access',        oauth.inHandler, deleteRecord,  [repoWrite(1)]),
+  route('com.atproto.repo.applyWrites',          'procedure', 'access',        oauth.inHandler, applyWrites,   [repoWrite(applyWritesPoints)]),
+  route('com.atproto.repo.uploadBlob',           'procedure', 'access',        oauth.blob, uploadBlob,    [perAccount('blobUpload')]),
+  route('com.atproto.repo.getRecord',            'query',     'none',          oauth.none, getRecord),
+  route('com.atproto.repo.listRecords',          'query',     'none',          oauth.none, listRecords),
+  route('com.atproto.repo.describeRepo',         'query',     'none',          oauth.none, describeRepo),
+  route('com.atproto.repo.listMissingBlobs',     'query',     'access',        oauth.always, listMissingBlobs),
   // Migration in: only for an account not yet activated here; a real login, as the reference (ACCESS_FULL).
-  route('com.atproto.repo.importRepo',           'procedure', 'accessFull',    importRepo),
-  route('com.atproto.server.deactivateAccount',  'procedure', 'accessFull',    deactivateAccount),
-  route('com.atproto.server.activateAccount',    'procedure', 'accessFull',    activateAccount),
-  route('com.atproto.admin.updateSubjectStatus', 'procedure', 'admin',         updateSubjectStatus),
-  route('com.atproto.admin.getSubjectStatus',    'query',     'admin',         getSubjectStatus),
-  route('app.bsky.actor.getPreferences',         'query',     'access',        getPreferences),
-  route('app.bsky.actor.putPreferences',         'procedure', 'access',        putPreferences),
+  route('com.atproto.repo.importRepo',           'procedure', 'accessFull',    oauth.account('repo', 'manage'), importRepo),
+  route('com.atproto.server.deactivateAccount',  'procedure', 'accessFull',    oauth.account('status', 'manage'), deactivateAccount),
+  route('com.atproto.server.activateAccount',    'procedure', 'accessFull',    oauth.refused(REACTIVATION), activateAccount),
+  route('com.atproto.admin.updateSubjectStatus', 'procedure', 'admin',         oauth.none, updateSubjectStatus),
+  route('com.atproto.admin.getSubjectStatus',    'query',     'admin',         oauth.none, getSubjectStatus),
+  route('app.bsky.actor.getPreferences',         'query',     'access',        oauth.rpc, getPreferences),
+  route('app.bsky.actor.putPreferences',         'procedure', 'access',        oauth.rpc, putPreferences),
   // forwarded to the notification service named in the body, signed for the user (src/proxy)
-  route('app.bsky.notification.registerPush',    'procedure', 'access',        registerPush),
-  route('app.bsky.notification.unregisterPush',  'procedure', 'access',        unregisterPush),
-  route('com.atproto.admin.deleteAccount',       'procedure', 'admin',         deleteAccountAdmin),
+  route('app.bsky.notification.registerPush',    'procedure', 'access',        oauth.inHandler, registerPush),
+  route('app.bsky.notification.unregisterPush',  'procedure', 'access',        oauth.inHandler, unregisterPush),
+  route('com.atproto.admin.deleteAccount',       'procedure', 'admin',         oauth.none, deleteAccountAdmin),
   // sync reads: public; inactive repos still served to their owner or the operator, so credentials are read if sent
-  route('com.atproto.sync.getRepo',              'query',     'optionalAccessOrAdmin', getRepo),
-  route('com.atproto.sync.getLatestCommit',      'query',     'optionalAccessOrAdmin', getLatestCommit),
-  route('com.atproto.sync.getRecord',            'query',     'optionalAccessOrAdmin', getRecordProof),
-  route('com.atproto.sync.getBlocks',            'query',     'optionalAccessOrAdmin', getBlocks),
-  route('com.atproto.sync.getBlob',              'query',     'optionalAccessOrAdmin', getBlob),
-  route('com.atproto.sync.listBlobs',            'query',     'optionalAccessOrAdmin', listBlobs),
-  route('com.atproto.sync.listRepos',            'query',     'none',          listRepos),
-  route('com.atproto.sync.getRepoStatus',        'query',     'none',          getRepoStatus),
-  route('com.atproto.sync.getHead',              'query',     'optionalAccessOrAdmin', getHead),
-  route('com.atproto.sync.getCheckout',          'query',     'optionalAccessOrAdmin', getCheckout),
+  route('com.atproto.sync.getRepo',              'query',     'optionalAccessOrAdmin', oauth.always, getRepo),
+  route('com.atproto.sync.getLatestCommit',      'query',     'optionalAccessOrAdmin', oauth.always, getLatestCommit),
+  route('com.atproto.sync.getRecord',            'query',     'optionalAccessOrAdmin', oauth.always, getRecordProof),
+  route('com.atproto.sync.getBlocks',            'query',     'optionalAccessOrAdmin', oauth.always, getBlocks),
+  route('com.atproto.sync.getBlob',              'query',     'optionalAccessOrAdmin', oauth.always, getBlob),
+  route('com.atproto.sync.listBlobs',            'query',     'optionalAccessOrAdmin', oauth.always, listBlobs),
+  route('com.atproto.sync.listRepos',            'query',     'none',          oauth.none, listRepos),
+  route('com.atproto.sync.getRepoStatus',        'query',     'none',          oauth.none, getRepoStatus),
+  route('com.atproto.sync.getHead',              'query',     'optionalAccessOrAdmin', oauth.always, getHead),
+  route('com.atproto.sync.getCheckout',          'query',     'optionalAccessOrAdmin', oauth.always, getCheckout),
 ]

@@ -21,6 +21,8 @@ export class BlobIndex {
       ).pluck(),
       get: db.prepare('SELECT * FROM blob WHERE did = ? AND cid = ?'),
       count: db.prepare('SELECT count(*) FROM blob WHERE did = ?').pluck(),
+      // Kept by triggers (migrations/012_blob_total.sql): summing the table would be a scan.
+      totalBytes: db.prepare('SELECT bytes FROM blob_total WHERE id = 1').pluck(),
       countReferenced: db.prepare('SELECT count(DISTINCT blob_cid) FROM record_blob WHERE did = ?').pluck(),
       link: db.prepare('INSERT OR IGNORE INTO record_blob (did, blob_cid, record_uri) VALUES (?, ?, ?)'),
       unlinkRecord: db.prepare('DELETE FROM record_blob WHERE did = ? AND record_uri = ? RETURNING blob_cid').pluck(),
@@ -39,6 +41,9 @@ export class BlobIndex {
         `SELECT DISTINCT rb.blob_cid FROM record_blob rb JOIN record r ON r.uri = rb.record_uri
          WHERE rb.did = ? AND rb.blob_cid > ? AND (? IS NULL OR r.rev > ?) ORDER BY rb.blob_cid LIMIT ?`,
       ).pluck(),
+      // Keyset order over the primary key: every blob of every account, a page at a time (the move to S3).
+      page: db.prepare('SELECT did, cid, size FROM blob WHERE (did, cid) > (?, ?) ORDER BY did, cid LIMIT ?'),
+      total: db.prepare('SELECT count(*) FROM blob').pluck(),
       listReferencedWithRecord: db.prepare(
         `SELECT rb.blob_cid AS cid, min(rb.record_uri) AS recordUri, b.cid IS NOT NULL AS stored
          FROM record_blob rb LEFT JOIN blob b ON b.did = rb.did AND b.cid = rb.blob_cid
@@ -55,9 +60,24 @@ export class BlobIndex {
     return this.stmts.insert.get(did, cid, mimeType, size, new Date().toISOString()) as string
   }
 
+  /** Every stored blob after (did, cid) in key order, at most `limit` (start with empty strings). */
+  page(after: { did: string; cid: string }, limit: number): { did: string; cid: string; size: number }[] {
+    return this.stmts.page.all(after.did, after.cid, limit) as { did: string; cid: string; size: number }[]
+  }
+
+  /** How many blobs are stored, all accounts. */
+  total(): number {
+    return this.stmts.total.get() as number
+  }
+
   /** Blobs stored for the account, temporary uploads included (checkAccountStatus's importedBlobs). */
   count(did: string): number {
     return this.stmts.count.get(did) as number
+  }
+
+  /** Bytes of every blob stored, all accounts, temporary uploads included (the metrics). */
+  totalBytes(): number {
+    return (this.stmts.totalBytes.get() as number | undefined) ?? 0
   }
 
   /** Distinct blobs the account's records use, stored or not (checkAccountStatus's expectedBlobs). */

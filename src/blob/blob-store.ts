@@ -1,26 +1,21 @@
-// Blob bytes on disk, content-addressed under <data>/blobs/<did>/<cid>. Uploads stream to a temp file while being
-// hashed (and their first bytes kept for type sniffing), then move into place; the blob index says whether a record
-// uses them yet.
+// Blobs: bytes content-addressed by account and CID in a backend (the data directory's disk, or an S3-compatible
+// store: blob-backend.ts), rows in the blob index. Uploads stream into a temporary object while being hashed (and their
+// first bytes kept for type sniffing), then move into place; the blob index says whether a record uses them yet.
 //
 // Bytes must never go while a record can use them. Per account, one lock orders every step that adds or removes a
 // blob's bytes and row: an upload's move into place and its row, each deletion (re-checking, in one SQL statement,
 // that no record uses the blob and nobody uploaded it again since it was chosen), and the account's deletion. A row
 // goes before its file and appears after it, and the write path re-checks rows inside its commit transaction, so a
 // blob row that exists when a record commits means the file exists afterwards.
-import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, type ReadStream } from 'node:fs'
-import { rename, rm, stat } from 'node:fs/promises'
-import path from 'node:path'
-import type { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
-import { Transform } from 'node:stream'
+import { createHash } from 'node:crypto'
+import { pipeline, Transform, type Readable } from 'node:stream'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import type { Logger } from '../logger.ts'
-import { ForbiddenError, PayloadTooLargeError } from '../errors.ts'
+import { ForbiddenError, PayloadTooLargeError, UpstreamFailureError } from '../errors.ts'
 import { KeyedLock } from '../util/keyed-lock.ts'
-import { mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../util/private-fs.ts'
+import { BlobBackendError, type BlobBackend } from './blob-backend.ts'
 import type { BlobIndex } from './blob-index.ts'
 import { blobMimeType, SNIFF_BYTES } from './mime-type.ts'
 
@@ -34,54 +29,60 @@ export type StoredBlob = { cid: string; mimeType: string; size: number }
 const accountGone = () => new ForbiddenError('Account not found', 'AccountNotFound')
 
 export class BlobStore {
-  private readonly root: string
-  private readonly tmp: string
+  private readonly backend: BlobBackend
   private readonly index: BlobIndex
   private readonly accountExists: (did: string) => boolean
   private readonly log: Logger
   /**
    * Per DID rather than per (did, cid): an account's deletion must wait for every upload of that account, and what
-   * runs under it is short (a rename and a row; a deletion's unlink).
+   * runs under it is short (a move into place and a row; a deletion's unlink).
    */
   private readonly lock = new KeyedLock()
 
-  constructor(dataDirectory: string, index: BlobIndex, accountExists: (did: string) => boolean, log: Logger) {
-    this.root = path.join(dataDirectory, 'blobs')
-    this.tmp = path.join(dataDirectory, 'tmp')
-    mkdirPrivate(this.root)
-    mkdirPrivate(this.tmp)
-    this.sweepTemp()
+  constructor(backend: BlobBackend, index: BlobIndex, accountExists: (did: string) => boolean, log: Logger) {
+    this.backend = backend
     this.index = index
     this.accountExists = accountExists
     this.log = log
   }
 
+  /** 'disk' or 's3'. */
+  get kind(): string {
+    return this.backend.kind
+  }
+
+  /** Release the backend's sockets (shutdown). */
+  close(): void {
+    this.backend.close()
+  }
+
   /**
-   * Removes uploads a crash or kill left half-written in <data>/tmp. Safe only here, before the server takes
-   * requests: one process owns the data directory, so nothing in tmp can still be in use.
+   * Removes uploads a crash or kill left half-written. Call once at start, before the server takes requests: one
+   * process owns the store, so no temporary object can still be in use then.
    */
-  private sweepTemp(): void {
-    for (const name of readdirSync(this.tmp)) rmSync(path.join(this.tmp, name), { recursive: true, force: true })
-  }
-
-  private pathOf(did: string, cid: string): string {
-    return path.join(this.root, did, cid)
+  async sweepTemp(): Promise<void> {
+    // A store that is down now only delays this to the next start; the server starts and serves what it can.
+    const swept = await this.backend.sweepTemp().catch((err) => {
+      this.log.error({ err, store: this.backend.kind }, 'blob store unreachable at start: blob uploads and reads fail until it answers')
+      return 0
+    })
+    if (swept) this.log.info({ swept, store: this.backend.kind }, 'removed unfinished blob uploads')
   }
 
   /**
-   * Stream `body` to disk, at most `maxBytes` (else PayloadTooLargeError, 413); returns the raw-codec CIDv1 of exactly
-   * those bytes, their size, and the type stored for them: sniffed from the first bytes, else `declaredType` (a
-   * concrete type, see mime-type.ts `declaredMimeType`), else application/octet-stream. An account deleted meanwhile
-   * gets ForbiddenError AccountNotFound (403), and nothing of the upload stays on disk.
+   * Stream `body` into the store, at most `maxBytes` (else PayloadTooLargeError, 413); returns the raw-codec CIDv1 of
+   * exactly those bytes, their size, and the type stored for them: sniffed from the first bytes, else `declaredType`
+   * (a concrete type, see mime-type.ts `declaredMimeType`), else application/octet-stream. An account deleted
+   * meanwhile gets ForbiddenError AccountNotFound (403); a store that fails gets UpstreamFailureError (502). Either
+   * way nothing of the upload stays.
    */
   async upload(did: string, body: Readable, declaredType: string | undefined, maxBytes: number): Promise<StoredBlob> {
-    const tmpFile = path.join(this.tmp, randomBytes(16).toString('hex'))
     const hash = createHash('sha256')
     const head: Buffer[] = []
     let size = 0
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done) {
-        // Keep the first SNIFF_BYTES as they go by, so the type comes without reading the file back.
+        // Keep the first SNIFF_BYTES as they go by, so the type comes without reading the bytes back.
         if (size < SNIFF_BYTES) head.push(chunk.subarray(0, SNIFF_BYTES - size))
         size += chunk.length
         if (size > maxBytes) return done(new PayloadTooLargeError(`Blob is larger than ${maxBytes} bytes`))
@@ -89,43 +90,43 @@ export class BlobStore {
         done(null, chunk)
       },
     })
+    // An error on either side destroys both, so the backend's write sees the size limit or the client's departure.
+    const metered = pipeline(body, meter, () => {})
+    const tempKey = await this.backend.writeTemp(metered).catch((err) => this.unavailable(err))
+    let placed = false
     try {
-      await pipeline(body, meter, createWriteStream(tmpFile, { mode: PRIVATE_FILE_MODE }))
       const cid = CID.createV1(raw.code, createDigest(SHA256_CODE, hash.digest())).toString()
       const mimeType = await blobMimeType(Buffer.concat(head), declaredType)
       return await this.lock.run(did, async () => {
-        // Checked before anything lands in the account's folder: its deletion may already have removed it.
+        // Checked before anything lands under the account: its deletion may already have removed it.
         if (!this.accountExists(did)) throw accountGone()
-        const target = this.pathOf(did, cid)
-        mkdirSync(path.dirname(target), { recursive: true, mode: PRIVATE_DIR_MODE })
-        // The file first, then the row: a row always has its bytes. (Same bytes again: an atomic replace.)
-        await rename(tmpFile, target)
+        // The bytes first, then the row: a row always has its bytes. (Same bytes again: an atomic replace.)
+        await this.backend.makePermanent(tempKey, did, cid).catch((err) => this.unavailable(err))
+        placed = true
         let storedType: string
         try {
           storedType = this.index.upsert(did, cid, mimeType, size)
         } catch (err) {
-          // The account went during the rename (its rows cascade, so the insert breaks the foreign key). Its
-          // deletion waits for this lock to remove the folder; the file is ours to take back.
+          // The account went during the move (its rows cascade, so the insert breaks the foreign key). Its
+          // deletion waits for this lock to remove its blobs; these bytes are ours to take back.
           if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_FOREIGNKEY') throw err
-          await rm(target, { force: true })
+          await this.backend.delete(did, cid).catch((e) => this.log.warn({ err: e, did, cid }, 'blob delete failed'))
           throw accountGone()
         }
         return { cid, mimeType: storedType, size }
       })
     } finally {
-      await rm(tmpFile, { force: true })
+      if (!placed) await this.backend.deleteTemp(tempKey).catch((err) => this.log.warn({ err }, 'temp blob delete failed'))
     }
   }
 
   async exists(did: string, cid: string): Promise<boolean> {
-    return stat(this.pathOf(did, cid)).then(
-      () => true,
-      () => false,
-    )
+    return this.backend.exists(did, cid).catch((err) => this.unavailable(err))
   }
 
-  stream(did: string, cid: string): ReadStream {
-    return createReadStream(this.pathOf(did, cid))
+  /** The blob's bytes, already flowing; null when the store has none for it. */
+  async open(did: string, cid: string): Promise<Readable | null> {
+    return this.backend.open(did, cid).catch((err) => this.unavailable(err))
   }
 
   /**
@@ -150,7 +151,7 @@ export class BlobStore {
 
   /** Every blob byte of an account (deletion), after the uploads in flight; its rows went with the account row. */
   async deleteAll(did: string): Promise<void> {
-    await this.lock.run(did, () => rm(path.join(this.root, did), { recursive: true, force: true }))
+    await this.lock.run(did, () => this.backend.deleteAll(did))
   }
 
   /** Delete uploads that no record used within TEMP_BLOB_TTL_MS of `now` (epoch ms). Returns how many went. */
@@ -170,7 +171,14 @@ export class BlobStore {
    */
   private async deleteIfUnused(did: string, cid: string, uploadedAt: string): Promise<boolean> {
     if (!this.index.deleteIfUnused(did, cid, uploadedAt)) return false
-    await rm(this.pathOf(did, cid), { force: true })
+    await this.backend.delete(did, cid)
     return true
+  }
+
+  /** A store failure, logged with what the store said and answered to the client without it. */
+  private unavailable(err: unknown): never {
+    if (!(err instanceof BlobBackendError)) throw err
+    this.log.warn({ err, store: this.backend.kind }, 'blob store failed')
+    throw new UpstreamFailureError('Blob storage is unavailable; try again later')
   }
 }

@@ -4,6 +4,7 @@ import path from 'node:path'
 import proxyaddr from 'proxy-addr'
 import { isValidDid } from '@atproto/syntax'
 import { z } from 'zod'
+import type { S3Settings } from '../blob/s3-backend.ts'
 import { isP256PrivateKeyHex, loadLocalSecrets, type Secrets } from './secrets.ts'
 
 export type Config = Readonly<{
@@ -72,6 +73,8 @@ export type Config = Readonly<{
     maxConnections: number
     maxConnectionsPerIp: number
   }>
+  /** Where blob bytes live: null → the data directory's disk (<data>/blobs); else an S3-compatible bucket. */
+  blobstoreS3: S3Settings | null
   /** getRepo / getCheckout CAR exports. */
   repoExport: Readonly<{
     /** Exports streaming at once; over it → 503 NotEnoughResources. 0 = no cap. */
@@ -79,6 +82,11 @@ export type Config = Readonly<{
     /** An export whose client reads nothing for this long is cut off. */
     idleTimeoutMs: number
   }>
+  /**
+   * Scheduled online backups (src/backup): null unless PDS_BACKUP_DIRECTORY is set. Every `intervalHours` a backup
+   * goes into `directory` (an absolute path); the newest `keep` stay, older ones are deleted.
+   */
+  backup: Readonly<{ directory: string; intervalHours: number; keep: number }> | null
   rateLimits: Readonly<{
     /** Master switch: false turns every limit below off (tests, benchmarks). */
     enabled: boolean
@@ -112,6 +120,12 @@ export type Config = Readonly<{
      * of posts and profiles the AppView has not seen yet. Undefined: this PDS's own getBlob.
      */
     appViewCdnUrlPattern?: string
+  }>
+  /** GET /metrics, Prometheus text format (src/metrics). */
+  metrics: Readonly<{
+    enabled: boolean
+    /** When set, a scrape must send `Authorization: Bearer <token>`; undefined: open to whoever reaches the port. */
+    token?: string
   }>
 }>
 
@@ -369,6 +383,14 @@ const envSchema = z.object({
   PDS_BLOB_UPLOAD_LIMIT: z.coerce.number().int().positive().default(50 * 1024 * 1024),
   // The reference's names. Its size default is its blob limit (5 MB), too small for an account with years of posts;
   // the CAR streams to disk, so the cap bounds disk use and time, not memory.
+  // The reference's names, so an operator's S3 settings carry over.
+  PDS_BLOBSTORE_S3_BUCKET: z.string().min(3).optional(),
+  PDS_BLOBSTORE_S3_ENDPOINT: url.optional(),
+  PDS_BLOBSTORE_S3_REGION: z.string().min(1).default('us-east-1'),
+  PDS_BLOBSTORE_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  PDS_BLOBSTORE_S3_FORCE_PATH_STYLE: bool.default(false),
+  PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS: z.coerce.number({ message: 'expected a number of ms' }).int().positive().default(20000),
   PDS_ACCEPTING_REPO_IMPORTS: bool.default(true),
   PDS_MAX_REPO_IMPORT_SIZE: z.coerce.number({ message: 'expected a number of bytes' }).int().positive().default(1024 ** 3),
   PDS_FEDERATION_ENABLED: bool.default(false),
@@ -401,6 +423,13 @@ const envSchema = z.object({
   PDS_FIREHOSE_MAX_CONNECTIONS_PER_IP: cap.default(16),
   PDS_REPO_EXPORT_MAX_CONCURRENT: cap.default(16),
   PDS_REPO_EXPORT_IDLE_TIMEOUT_SECONDS: seconds.default(60),
+  PDS_BACKUP_DIRECTORY: z.string().min(1).optional(),
+  PDS_BACKUP_INTERVAL_HOURS: z.coerce
+    .number({ message: 'expected a number of hours' })
+    .positive()
+    .max(576, 'at most 576 (24 days, the longest timer Node keeps)')
+    .default(24),
+  PDS_BACKUP_KEEP: z.coerce.number({ message: 'expected a number of backups' }).int().min(1, 'keep at least 1').default(7),
   // PROXY_SERVICES: each both or neither.
   PDS_BSKY_APP_VIEW_URL: serviceOrigin.optional(),
   PDS_BSKY_APP_VIEW_DID: serviceDid.optional(),
@@ -415,6 +444,8 @@ const envSchema = z.object({
     .string()
     .refine((p) => /^https?:\/\//.test(p) && p.split('%s').length === 4, 'expected an http(s) URL with three %s (preset, DID, CID)')
     .optional(),
+  PDS_METRICS_ENABLED: bool.default(false),
+  PDS_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (openssl rand -hex 16)').optional(),
 })
 
 /** Every environment variable the config reads: the README's table and `.env.example` must name each. */
@@ -456,6 +487,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const embeddedPlc = local && !e.PDS_DID_PLC_URL
   const dataDirectory = path.resolve(e.PDS_DATA_DIRECTORY)
   const federationEnabled = e.PDS_FEDERATION_ENABLED
+  if (!e.PDS_BLOBSTORE_S3_ACCESS_KEY_ID !== !e.PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY) {
+    throw new ConfigError('PDS_BLOBSTORE_S3_ACCESS_KEY_ID and PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY: set both or neither')
+  }
   const devMode = e.PDS_DEV_MODE ?? local
 
   // The admin password takes down and deletes every account: on a public server it must not be guessable.
@@ -552,10 +586,33 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxConnections: e.PDS_FIREHOSE_MAX_CONNECTIONS,
       maxConnectionsPerIp: e.PDS_FIREHOSE_MAX_CONNECTIONS_PER_IP,
     }),
+    blobstoreS3: e.PDS_BLOBSTORE_S3_BUCKET
+      ? Object.freeze({
+          bucket: e.PDS_BLOBSTORE_S3_BUCKET,
+          endpoint: e.PDS_BLOBSTORE_S3_ENDPOINT,
+          region: e.PDS_BLOBSTORE_S3_REGION,
+          credentials:
+            e.PDS_BLOBSTORE_S3_ACCESS_KEY_ID && e.PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY
+              ? Object.freeze({
+                  accessKeyId: e.PDS_BLOBSTORE_S3_ACCESS_KEY_ID,
+                  secretAccessKey: e.PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY,
+                })
+              : undefined,
+          forcePathStyle: e.PDS_BLOBSTORE_S3_FORCE_PATH_STYLE,
+          requestTimeoutMs: e.PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS,
+        })
+      : null,
     repoExport: Object.freeze({
       maxConcurrent: e.PDS_REPO_EXPORT_MAX_CONCURRENT,
       idleTimeoutMs: Math.round(e.PDS_REPO_EXPORT_IDLE_TIMEOUT_SECONDS * 1000),
     }),
+    backup: e.PDS_BACKUP_DIRECTORY
+      ? Object.freeze({
+          directory: path.resolve(e.PDS_BACKUP_DIRECTORY),
+          intervalHours: e.PDS_BACKUP_INTERVAL_HOURS,
+          keep: e.PDS_BACKUP_KEEP,
+        })
+      : null,
     rateLimits: Object.freeze({
       enabled: e.PDS_RATE_LIMITS_ENABLED ?? !devMode,
       syncPerMinute: e.PDS_RATE_LIMIT_SYNC_PER_MINUTE,
@@ -573,6 +630,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
         e.PDS_BSKY_APP_VIEW_CDN_URL_PATTERN ??
         (!local && !e.PDS_BSKY_APP_VIEW_URL ? 'https://cdn.bsky.app/img/%s/plain/%s/%s@jpeg' : undefined),
     }),
+    metrics: Object.freeze({ enabled: e.PDS_METRICS_ENABLED, token: e.PDS_METRICS_TOKEN }),
   })
 }
 

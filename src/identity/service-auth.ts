@@ -1,7 +1,6 @@
 // Service auth: short-lived JWTs an account signs with its repo signing key to speak for itself to another service
 // (an AppView, a PDS it migrates to). getServiceAuth hands them to the client; a later proxy reuses `create`.
 import type { Keypair } from '@atproto/crypto'
-import { AuthScope } from '../account/scopes.ts'
 import { InvalidRequestError } from '../errors.ts'
 
 const MINUTE_MS = 60_000
@@ -46,8 +45,11 @@ export const PROTECTED_METHODS = lxmSet([
 export type ServiceAuthRequest = {
   /** The account the token speaks for (its `iss`). */
   did: string
-  /** The scope of the caller's own credentials: app passwords get less. */
-  scope: AuthScope
+  /**
+   * Whether the caller may have tokens for privileged methods (chat, createAccount): a real login or a privileged app
+   * password; an OAuth token whose scopes were checked for the method.
+   */
+  privileged: boolean
   aud: string
   /** The one method the token is good for; null: any (then it may live a minute at most). */
   lxm: string | null
@@ -74,8 +76,7 @@ export class ServiceAuth {
   /** A token a client asked for (getServiceAuth), under the reference's rules; InvalidRequest if refused. */
   async createForClient(req: ServiceAuthRequest): Promise<string> {
     const { lxm, exp } = req
-    const privileged = req.scope === AuthScope.Access || req.scope === AuthScope.AppPassPrivileged
-    if (lxm !== null && isPrivilegedMethod(lxm) && !privileged) {
+    if (lxm !== null && isPrivilegedMethod(lxm) && !req.privileged) {
       throw new InvalidRequestError(`insufficient access to request a service auth token for the following method: ${lxm}`)
     }
     if (exp !== undefined) {

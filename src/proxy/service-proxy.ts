@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http'
 import { pipeline } from 'node:stream/promises'
 import { isValidNsid } from '@atproto/syntax'
 import type { Request, Response } from 'express'
-import { AuthScope } from '../account/scopes.ts'
+import { isPrivilegedScope } from '../account/scopes.ts'
 import type { Config } from '../config/index.ts'
 import {
   InvalidRequestError,
@@ -21,7 +21,7 @@ import { isPrivilegedMethod, PROTECTED_METHODS, type ServiceAuth } from '../iden
 import type { Logger } from '../logger.ts'
 import { loadLexicons } from '../repo/prepare.ts'
 import { describeNetworkError } from '../util/net.ts'
-import { userOf, type AuthVerifier, type UserCredentials } from '../xrpc/auth.ts'
+import { userOf, type AccountCredentials, type AuthVerifier } from '../xrpc/auth.ts'
 import { feedGeneratorDid, GET_FEED, GET_FEED_SKELETON } from './feed-generator.ts'
 import { forwardedRequestHeaders, toHeaders } from './headers.ts'
 import { isRewritable, sendHead, sendRewritten, type ResponseRewriter, type RewrittenAnswer } from './rewriter.ts'
@@ -90,7 +90,7 @@ export class ServiceProxy {
    * UpstreamTimeout, and the upstream's own XRPC error (UpstreamResponseError).
    */
   async forward(req: Request, res: Response, nsid: string): Promise<void> {
-    const { user, choice } = await this.admit(req, nsid)
+    const { user, choice } = await this.admit(req, res, nsid)
     const target = await this.targets.resolve(choice)
     const token = await this.tokenFor(user.did, target, nsid, req)
     // Only the configured AppView's answers: they are the ones that lag the user's writes, and rewriting costs CPU
@@ -193,9 +193,14 @@ export class ServiceProxy {
 
   /**
    * Everything that may refuse a call before any network or body: the HTTP method, the NSID, the deny-list, the
-   * destination, the caller's credentials (a login or any app password) and, for chat, their privilege.
+   * destination, the caller's credentials (a login, any app password, an OAuth token) and, for chat, a session's
+   * privilege; an OAuth token's `rpc:<nsid>?aud=<did#service>` permission (ScopeMissingError, 403).
    */
-  private async admit(req: Request, nsid: string): Promise<{ user: UserCredentials; choice: ServiceChoice }> {
+  private async admit(
+    req: Request,
+    res: Response,
+    nsid: string,
+  ): Promise<{ user: AccountCredentials; choice: ServiceChoice }> {
     if (!PROXIED_HTTP_METHODS.has(req.method)) throw new InvalidRequestError('XRPC requests only supports GET and POST')
     if (!isValidNsid(nsid)) throw new InvalidRequestError('invalid xrpc path')
     const lxm = nsid.toLowerCase()
@@ -213,8 +218,16 @@ export class ServiceProxy {
     // Account management is done here or nowhere: never on a service's word that we asked for it.
     if (PROTECTED_METHODS.has(lxm)) throw new InvalidRequestError('Bad token method', 'InvalidToken')
     const choice = this.targets.choose(nsid, header)
-    const user = userOf(await this.auth.verify('access', req))
-    if (isPrivilegedMethod(lxm) && !isPrivileged(user)) {
+    const user = userOf(await this.auth.verify('access', req, res))
+    if (user.type === 'oauth') {
+      // The scope's audience is the service with its fragment (the reference's did#serviceId), though the service
+      // JWT we sign names the bare DID; the JWT is for this one method, which is what was checked.
+      const aud = this.targets.rpcAudience(nsid, header)
+      if (aud === undefined) throw new InvalidRequestError(`No service configured for ${nsid}`)
+      user.permissions.assertRpc({ aud, lxm: nsid })
+      // getFeed is answered with a getFeedSkeleton token for the feed's generator (tokenFor): that must be allowed too.
+      if (nsid === GET_FEED) user.permissions.assertRpc({ aud, lxm: GET_FEED_SKELETON })
+    } else if (isPrivilegedMethod(lxm) && !isPrivilegedScope(user.scope)) {
       throw new InvalidRequestError('Bad token method', 'InvalidToken')
     }
     if (req.method === 'POST' && Number(req.headers['content-length'] ?? 0) > this.cfg.maxRequestBytes) {
@@ -272,11 +285,6 @@ async function lexiconMethodType(nsid: string): Promise<'query' | 'procedure' | 
 /** The atproto-proxy header; an empty one counts as absent, as in the reference. */
 function proxyHeader(req: Request): string | undefined {
   return req.header('atproto-proxy') || undefined
-}
-
-/** A real login or a privileged app password: what chat needs (the reference's isAccessPrivileged). */
-function isPrivileged(user: UserCredentials): boolean {
-  return user.scope === AuthScope.Access || user.scope === AuthScope.AppPassPrivileged
 }
 
 /** `<target origin>/xrpc/<nsid>` with the query of the client's request; built, not copied, so no path escapes. */

@@ -26,12 +26,26 @@ export type ServiceChoice = { configured: ServiceTarget } | { did: string; servi
 
 type Services = Config['proxy']['services']
 
-/** The configured service for methods sent without a header (the reference: AppView for all but moderation). */
-const DEFAULT_SERVICES: readonly { matches: (nsid: string) => boolean; service: keyof Services; env: string }[] = [
-  { matches: (n) => n === 'com.atproto.moderation.createreport', service: 'modService', env: 'PDS_MOD_SERVICE' },
-  { matches: (n) => n.startsWith('app.bsky.'), service: 'appView', env: 'PDS_BSKY_APP_VIEW' },
-  { matches: (n) => n.startsWith('chat.bsky.'), service: 'chat', env: 'PDS_CHAT' },
+/**
+ * The configured service for methods sent without a header (the reference: AppView for all but moderation), and the
+ * id of that service in its DID document (what an OAuth `rpc:` scope's `aud=<did>#<id>` names).
+ */
+const DEFAULT_SERVICES: readonly {
+  matches: (nsid: string) => boolean
+  service: keyof Services
+  serviceId: string
+  env: string
+}[] = [
+  {
+    matches: (n) => n === 'com.atproto.moderation.createreport',
+    service: 'modService',
+    serviceId: 'atproto_labeler',
+    env: 'PDS_MOD_SERVICE',
+  },
+  { matches: (n) => n.startsWith('app.bsky.'), service: 'appView', serviceId: 'bsky_appview', env: 'PDS_BSKY_APP_VIEW' },
+  { matches: (n) => n.startsWith('chat.bsky.'), service: 'chat', serviceId: 'bsky_chat', env: 'PDS_CHAT' },
 ]
+const APP_VIEW_DEFAULT = DEFAULT_SERVICES.find((d) => d.service === 'appView')!
 
 export class ServiceTargets {
   private readonly services: Services
@@ -63,6 +77,19 @@ export class ServiceTargets {
     if (service) return { configured: configuredTarget(service) }
     if (!dflt) throw new InvalidRequestError(`No service configured for ${nsid}`)
     throw new InvalidRequestError(`${notConfigured(nsid, dflt.env)}, or send an atproto-proxy header`)
+  }
+
+  /**
+   * The `did#service` a call to `nsid` is for, as an OAuth `rpc:` permission's audience (the reference's
+   * computeProxyTo): the atproto-proxy `header` as sent, else the configured default service for the method's
+   * namespace, and for any other method the AppView (where the reference sends the com.atproto.identity reads we
+   * answer ourselves); undefined when there is no such service. No network.
+   */
+  rpcAudience(nsid: string, header: string | undefined): string | undefined {
+    if (header !== undefined) return header
+    const dflt = DEFAULT_SERVICES.find((d) => d.matches(nsid.toLowerCase())) ?? APP_VIEW_DEFAULT
+    const service = this.services[dflt.service]
+    return service ? `${service.did}#${dflt.serviceId}` : undefined
   }
 
   /** The chosen destination with its endpoint: the DID document is read (and the endpoint checked) if needed. */

@@ -1,6 +1,7 @@
 // The repo write path. Per repo: take the lock, check swaps against the current root and record index, build and
 // sign the commit with @atproto/repo, then ONE transaction stores blocks, moves the root, updates the record index
 // and blob links, and appends the #commit event. A failure anywhere leaves no trace.
+import { EventEmitter } from 'node:events'
 import { Repo, WriteOpAction, type CommitData, type RecordWriteOp } from '@atproto/repo'
 import type { Keypair } from '@atproto/crypto'
 import type { Cid } from '@atproto/lex-data'
@@ -49,7 +50,13 @@ export type CommitResult = { commit: { cid: string; rev: string } | null; result
 
 export type PreparedInit = { commit: CommitData; commitBody: Record<string, unknown>; syncBody: Record<string, unknown> }
 
-export class RepoService {
+/**
+ * Told after each record-write commit (applyWrites and the methods built on it), for the metrics: the count of each
+ * action, and the time from the call to the commit (ms; waiting for the repo's lock, building, signing, storing).
+ */
+export type CommittedWrites = { creates: number; updates: number; deletes: number; durationMs: number }
+
+export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> {
   private readonly blockStmts: RepoBlockStatements
   private readonly lock = new KeyedLock()
   private readonly sequencer: Sequencer
@@ -74,6 +81,7 @@ export class RepoService {
     onBlobsUnlinked: (did: string, cids: string[]) => Promise<void>
     exportLimits?: RepoExportLimits
   }) {
+    super()
     this.blockStmts = new RepoBlockStatements(deps.db)
     this.exports = new RepoExports(this.blockStmts, deps.exportLimits ?? defaultExportLimits)
     this.reader = new RepoReader(this.blockStmts)
@@ -85,6 +93,11 @@ export class RepoService {
     this.importStaging = new ImportStaging(deps.db)
     // Built before the server takes requests: what imports staged is left over from a crash.
     this.importStaging.sweep()
+  }
+
+  /** Resolves when no repo write is running or waiting (shutdown: before the database closes). */
+  idle(): Promise<void> {
+    return this.lock.idle()
   }
 
   /** Synchronous point reads (roots, proofs, blocks) for the sync endpoints, on the same statements. */
@@ -249,6 +262,7 @@ export class RepoService {
       throw new InvalidRequestError(`Too many writes: ${writes.length} (at most ${MAX_WRITES_PER_COMMIT})`)
     }
 
+    const started = performance.now()
     let unlinked: Promise<void> | undefined
     const result = await this.lock.run(did, async () => {
       const storage = this.storage(did)
@@ -321,6 +335,7 @@ export class RepoService {
         storage.applyCommitSync(commit, (cid) => this.records.cidInUse(did, cid.toString()), this.exports.isExporting(did))
         this.sequencer.append(did, 'commit', body)
       })
+      if (this.listenerCount('committed') > 0) this.emit('committed', countWrites(changes, performance.now() - started))
       // Blobs this commit unlinked; the blob store keeps any that a record still uses. Started here, synchronously
       // after the commit, so that it sees the blob rows as the commit left them.
       if (orphaned.length) unlinked = this.onBlobsUnlinked(did, [...new Set(orphaned)])
@@ -331,6 +346,16 @@ export class RepoService {
     await unlinked
     return result
   }
+}
+
+function countWrites(changes: NetChange[], durationMs: number): CommittedWrites {
+  const out = { creates: 0, updates: 0, deletes: 0, durationMs }
+  for (const { op } of changes) {
+    if (op.action === 'create') out.creates += 1
+    else if (op.action === 'update') out.updates += 1
+    else out.deletes += 1
+  }
+  return out
 }
 
 /** A net change as the write op @atproto/repo builds the new tree from. */

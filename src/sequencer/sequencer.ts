@@ -19,6 +19,12 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
     this.stmts = {
       ping: db.prepare('SELECT 1'),
       lastAssigned: db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'`).pluck(),
+      // sqlite_sequence is where AUTOINCREMENT keeps the highest seq ever used; it has no row before the first event.
+      raiseLast: db.prepare(`UPDATE sqlite_sequence SET seq = ? WHERE name = 'repo_seq' AND seq < ?`),
+      seedLast: db.prepare(
+        `INSERT INTO sqlite_sequence (name, seq) SELECT 'repo_seq', ?
+         WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'repo_seq')`,
+      ),
       insert: db.prepare('INSERT INTO repo_seq (seq, did, event_type, frame, sequenced_at) VALUES (?, ?, ?, ?, ?)'),
       latest: db.prepare('SELECT max(seq) FROM repo_seq').pluck(),
       oldest: db.prepare('SELECT min(seq) FROM repo_seq').pluck(),
@@ -63,6 +69,17 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
     this.stmts.insert.run(seq, did, type, frame, time)
     this.appended = true
     return seq
+  }
+
+  /**
+   * Make every later seq greater than `seq` (a no-op if one already is); only inside `writeTransaction`. A restore
+   * uses it to start above whatever the old server may have emitted after the snapshot (src/backup/seq-floor.ts).
+   */
+  skipTo(seq: number): void {
+    if (this.depth === 0) throw new Error('Sequencer.skipTo outside Sequencer.writeTransaction')
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`seq must be a safe non-negative integer: ${seq}`)
+    this.stmts.seedLast.run(seq)
+    this.stmts.raiseLast.run(seq, seq)
   }
 
   /** Throws unless the database answers (the `_health` check). */

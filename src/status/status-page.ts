@@ -4,6 +4,7 @@
 // operator, on the same page at /status behind the admin password.
 import type { FirehoseStats } from '../firehose/firehose.ts'
 import type { RelayStatus } from '../relay/notifier.ts'
+import type { StartupWarning } from './startup-warnings.ts'
 
 export type StatusSnapshot = {
   version: string
@@ -18,6 +19,8 @@ export type StatusSnapshot = {
   relays: RelayStatus[]
   startedAt: string
   now: string
+  /** What a server with a real hostname has off (startup-warnings.ts): red rows at the top. */
+  warnings: StartupWarning[]
   /** The operator's view (/status, admin password): one row per firehose subscriber, with its address. */
   details: boolean
 }
@@ -56,6 +59,9 @@ export function renderStatusPage(s: StatusSnapshot): string {
         `<td>${when(r.lastSuccessAt)}</td><td>${when(r.nextAttemptAt)}</td></tr>`,
     )
     .join('')
+  const warnings = s.warnings
+    .map((w) => `<tr class="bad" data-warning="${esc(w.id)}"><th scope="row">Off</th><td>${esc(w.message)}</td></tr>`)
+    .join('')
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -73,11 +79,13 @@ export function renderStatusPage(s: StatusSnapshot): string {
   table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #e3e6ee; }
   td.num { text-align: right; font-variant-numeric: tabular-nums; } .ok { color: #17803d; } .bad { color: #b42318; }
   .empty { color: #667; font-style: italic; } .footer { margin-top: 2rem; }
+  #warnings { margin: 1rem 0; } #warnings tr.bad { background: #fdecea; } #warnings th { width: 3rem; }
 </style>
 </head>
 <body>
 <h1>Aurora Locus</h1>
 <p class="sub">AT Protocol PDS · version <span id="version">${esc(s.version)}</span> · <a href="${esc(s.publicUrl)}">${esc(s.publicUrl)}</a></p>
+${warnings ? `<table id="warnings"><tbody>${warnings}</tbody></table>` : ''}
 <dl class="figures">
   <div><dt>Accounts</dt><dd id="accounts">${esc(s.accounts)}</dd></div>
   <div><dt>OAuth sessions</dt><dd id="oauth-sessions">${esc(s.oauthSessions)}</dd></div>

@@ -18,4 +18,9 @@ export class KeyedLock {
       if (this.tails.get(key) === tail) this.tails.delete(key)
     }
   }
+
+  /** Resolves once no task holds or waits for any key, tasks queued in the meantime included (shutdown). */
+  async idle(): Promise<void> {
+    while (this.tails.size > 0) await Promise.all(this.tails.values())
+  }
 }

@@ -1,5 +1,6 @@
 // XRPC errors: always `{error, message}` JSON with the reference PDS's names and statuses. Domain errors
 // (src/errors.ts) carry a name and a kind; the kind decides the status here.
+import type { ScopeMissingError } from '@atproto/oauth-scopes'
 import { InternalServerError, InvalidRequestError, PayloadTooLargeError, PdsError, type ErrorKind } from '../errors.ts'
 import { UpstreamResponseError } from '../proxy/upstream-error.ts'
 import { RateLimitExceededError, refusalHeaders } from '../ratelimit/index.ts'
@@ -55,6 +56,9 @@ export function toXrpcError(err: unknown): XRPCError {
   if (err instanceof XRPCError) return err
   // A proxied service's own error answer: its status, name and message, as the reference passes them on.
   if (err instanceof UpstreamResponseError) return new XRPCError(err.status, err.error, err.message, err.headers)
+  // An OAuth token without the scope a method needs (@atproto/oauth-scopes): 403, named and worded as the reference
+  // sends it (xrpc-server maps it as an http-error), e.g. `Missing required scope "identity:handle"`.
+  if (isScopeMissing(err)) return new XRPCError(403, 'ScopeMissingError', err.message)
   if (err instanceof PdsError) {
     const headers =
       err instanceof RateLimitExceededError
@@ -82,4 +86,14 @@ export function toXrpcError(err: unknown): XRPCError {
   // Express's router could not percent-decode a path parameter (/xrpc/%E0): a bad URL, not a bug.
   if (err instanceof URIError && e.status === 400) return toXrpcError(new InvalidRequestError(err.message))
   return toXrpcError(new InternalServerError())
+}
+
+/**
+ * Recognised by its name and scope, not instanceof: the package is loaded with the first OAuth token, not at startup
+ * (150 ms), and this module must not load it to answer other errors.
+ */
+function isScopeMissing(err: unknown): err is ScopeMissingError {
+  return (
+    err instanceof Error && err.name === 'ScopeMissingError' && typeof (err as { scope?: unknown }).scope === 'string'
+  )
 }

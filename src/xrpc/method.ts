@@ -5,6 +5,7 @@ import type { z } from 'zod'
 import type { LimitName } from '../config/index.ts'
 import type { AppContext } from '../context.ts'
 import type { AuthKind, Credentials } from './auth.ts'
+import type { OAuthRule } from './oauth-rules.ts'
 
 export type MethodType = 'query' | 'procedure'
 
@@ -13,6 +14,8 @@ export type Route = {
   nsid: string
   type: MethodType
   auth: AuthKind
+  /** What an OAuth access token needs to call it ('none' for kinds that take no account login). */
+  oauth: OAuthRule
   def: MethodDef<any, any>
   /** Rate limits this method counts against besides the global one, spent after auth and input validation. */
   limits: readonly RouteLimit[]

@@ -10,6 +10,7 @@ import { setRateLimitHeaders, type Charge } from '../ratelimit/index.ts'
 import { logFailedRequest } from '../request-log.ts'
 import { InvalidRequestError, toXrpcError } from './errors.ts'
 import { MAX_JSON_DEPTH, nestedDeeperThan } from './json-depth.ts'
+import { authorizeOAuth } from './oauth-rules.ts'
 import { RawOutput, type HandlerOutput, type LimitArgs, type Route } from './method.ts'
 
 export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): express.Router {
@@ -42,7 +43,17 @@ export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): exp
       const params = def.params ? validate(def.params, req.query, 'Params') : {}
       // Credentials before the body, as the reference does: a caller who may not use the method never has its body
       // read, parsed and validated (up to PDS_MAX_REQUEST_BYTES of work on the event loop).
-      const auth = await ctx.auth.verify(route.auth, req)
+      const auth = await ctx.auth.verify(route.auth, req, res)
+      // An OAuth token may do what its scopes allow: the route's rule, before the body too (as the reference's
+      // `authorize`); what depends on the body is checked by the handler.
+      if (auth.type === 'oauth') {
+        authorizeOAuth(route.oauth, auth.permissions, {
+          nsid: route.nsid,
+          params: params as Record<string, unknown>,
+          header: (name) => req.header(name) || undefined,
+          rpcAudience: (nsid) => ctx.proxy.targets.rpcAudience(nsid, req.header('atproto-proxy') || undefined),
+        })
+      }
       let input: unknown = undefined
       if (def.input) {
         if (!req.headers['content-type']) {
@@ -138,7 +149,15 @@ export function xrpcErrorHandler(ctx: AppContext) {
       res.destroy()
       return
     }
-    if (xrpcErr.headers) res.set(xrpcErr.headers)
+    if (xrpcErr.headers) setErrorHeaders(res, xrpcErr.headers)
     res.status(xrpcErr.status).json(xrpcErr.toJSON())
+  }
+}
+
+/** Sets an error's headers; the CORS list of exposed headers is added to (X-Request-Id, RateLimit-*), not replaced. */
+function setErrorHeaders(res: Response, headers: Record<string, string>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() !== 'access-control-expose-headers') res.set(name, value)
+    else if (!String(res.getHeader(name) ?? '').includes(value)) res.append(name, value)
   }
 }

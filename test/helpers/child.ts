@@ -6,10 +6,16 @@ import readline from 'node:readline'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
-/** Spawn the server and resolve with its "listening" log line (within 20 s), or reject with what it printed. */
-export async function spawnServer(env: Record<string, string>): Promise<{ child: ChildProcess; listening: Record<string, any> }> {
+/**
+ * Spawn the server and resolve with its "listening" log line (within 20 s), or reject with what it printed. `cwd`: a
+ * tree other than this checkout to run `src/index.ts` from (the production tree test).
+ */
+export async function spawnServer(
+  env: Record<string, string>,
+  opts: { cwd?: string } = {},
+): Promise<{ child: ChildProcess; listening: Record<string, any> }> {
   const child = spawn(process.execPath, ['src/index.ts'], {
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

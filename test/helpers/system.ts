@@ -9,6 +9,9 @@ export type SystemProgram = { name: string; debianPackage: string }
 export const NGINX: SystemProgram = { name: 'nginx', debianPackage: 'nginx-light' }
 export const CHROMIUM: SystemProgram = { name: 'chromium', debianPackage: 'chromium' }
 export const OPENSSL: SystemProgram = { name: 'openssl', debianPackage: 'openssl' }
+export const CADDY: SystemProgram = { name: 'caddy', debianPackage: 'caddy' }
+/** npm itself, for the production tree test (npm ci). */
+export const NPM: SystemProgram = { name: 'npm', debianPackage: 'npm' }
 /** util-linux `script`, a pseudo-terminal for tests of prompts (Debian ships it in bsdutils, an essential package). */
 export const SCRIPT: SystemProgram = { name: 'script', debianPackage: 'bsdutils' }
 

@@ -7,7 +7,8 @@ import { defineMethod } from '../../../../xrpc/method.ts'
 export default defineMethod({
   handler: ({ ctx, auth }) => {
     const user = userOf(auth)
-    const fullAccess = user.scope === AuthScope.Access
+    // A real login only: neither app passwords nor OAuth tokens see or set the private ones (the reference's).
+    const fullAccess = user.type === 'user' && user.scope === AuthScope.Access
     return { preferences: ctx.preferences.get(user.did, BSKY_NAMESPACE, { fullAccess }) }
   },
 })

@@ -25,7 +25,8 @@ export default defineMethod({
       if (err instanceof ValidationError) throw new InvalidRequestError(err.message)
       throw err
     }
-    const fullAccess = user.scope === AuthScope.Access
+    // A real login only: neither app passwords nor OAuth tokens see or set the private ones (the reference's).
+    const fullAccess = user.type === 'user' && user.scope === AuthScope.Access
     ctx.preferences.put(user.did, BSKY_NAMESPACE, input.preferences as Preference[], { fullAccess })
   },
 })

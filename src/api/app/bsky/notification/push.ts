@@ -20,6 +20,8 @@ export const pushInput = z.looseObject({
 export function forwardPush(nsid: string) {
   return async ({ ctx, auth, input }: HandlerArgs<unknown, z.infer<typeof pushInput>>): Promise<void> => {
     const user = userOf(auth)
+    // The service is named in the body, so the reference checks an OAuth token's rpc permission here.
+    if (user.type === 'oauth') user.permissions.assertRpc({ aud: `${input.serviceDid}#bsky_notif`, lxm: nsid })
     const target = await ctx.proxy.targets.notificationService(input.serviceDid, nsid)
     await ctx.proxy.procedure(user.did, target, nsid, input)
   }

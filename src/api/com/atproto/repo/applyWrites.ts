@@ -3,7 +3,7 @@ import { parseCidParam, prepareCreate, prepareDelete, prepareUpdate } from '../.
 import { MAX_WRITES_PER_COMMIT } from '../../../../repo/repo-service.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { cidString, nsidString, recordValue, repoParam, rkeyString } from './schemas.ts'
-import { repoForWrite } from './util.ts'
+import { assertRepoWrites, repoForWrite } from './util.ts'
 
 const NS = 'com.atproto.repo.applyWrites'
 const write = z.discriminatedUnion('$type', [
@@ -23,6 +23,7 @@ export default defineMethod({
   input,
   handler: async ({ ctx, auth, input }) => {
     const account = repoForWrite(ctx, auth, input.repo)
+    assertRepoWrites(auth, input.writes.map((w) => ({ action: actionOf(w.$type), collection: w.collection })))
     const did = account.did
     const validate = input.validate
     const prepared = await Promise.all(
@@ -44,3 +45,8 @@ export default defineMethod({
     }
   },
 })
+
+/** `create`, `update` or `delete`, from a write's `$type`. */
+function actionOf(type: string): 'create' | 'update' | 'delete' {
+  return type === `${NS}#create` ? 'create' : type === `${NS}#update` ? 'update' : 'delete'
+}

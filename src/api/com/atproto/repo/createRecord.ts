@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { parseCidParam, prepareCreate } from '../../../../repo/prepare.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { cidString, nsidString, recordValue, repoParam, rkeyString } from './schemas.ts'
-import { repoForWrite } from './util.ts'
+import { assertRepoWrites, repoForWrite } from './util.ts'
 
 const input = z.object({
   repo: repoParam,
@@ -17,6 +17,7 @@ export default defineMethod({
   input,
   handler: async ({ ctx, auth, input }) => {
     const account = repoForWrite(ctx, auth, input.repo)
+    assertRepoWrites(auth, [{ action: 'create', collection: input.collection }])
     const write = await prepareCreate({ did: account.did, ...input })
     const swapCommit = input.swapCommit ? parseCidParam(input.swapCommit, 'swapCommit') : undefined
     const { commit } = await ctx.repo.applyWrites(account.did, [write], swapCommit)

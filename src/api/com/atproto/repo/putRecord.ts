@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { parseCidParam, prepareUpdate } from '../../../../repo/prepare.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { cidString, nsidString, recordValue, repoParam, rkeyString } from './schemas.ts'
-import { repoForWrite } from './util.ts'
+import { assertRepoWrites, repoForWrite } from './util.ts'
 
 const input = z.object({
   repo: repoParam,
@@ -18,6 +18,11 @@ export default defineMethod({
   input,
   handler: async ({ ctx, auth, input }) => {
     const account = repoForWrite(ctx, auth, input.repo)
+    // An upsert: the reference asks for both, whether or not the record exists.
+    assertRepoWrites(auth, [
+      { action: 'create', collection: input.collection },
+      { action: 'update', collection: input.collection },
+    ])
     const write = await prepareUpdate({ did: account.did, ...input, upsert: true })
     const swapCommit = input.swapCommit ? parseCidParam(input.swapCommit, 'swapCommit') : undefined
     const { commit } = await ctx.repo.applyWrites(account.did, [write], swapCommit)

@@ -1,9 +1,10 @@
 // Shared by the com.atproto.repo.* handlers: who may write to which repo, and records as lexicon JSON.
 import { ipldToLex, lexToJson } from '@atproto/lexicon'
+import type { RepoPermissionMatch } from '@atproto/oauth-scopes'
 import { inactiveRepoError } from '../../../../account/account-status.ts'
 import type { AccountRow } from '../../../../account/account-store.ts'
 import type { AppContext } from '../../../../context.ts'
-import type { Credentials } from '../../../../xrpc/auth.ts'
+import { accountDid, type Credentials } from '../../../../xrpc/auth.ts'
 import { AuthRequiredError, InvalidRequestError } from '../../../../xrpc/errors.ts'
 
 /** The account behind a `repo` parameter (handle or DID). */
@@ -27,7 +28,7 @@ export function findReadableRepo(ctx: AppContext, repo: string): AccountRow {
  */
 export function repoForWrite(ctx: AppContext, auth: Credentials, repo: string): AccountRow {
   const account = findRepoAccount(ctx, repo)
-  if (auth.type !== 'user' || auth.did !== account.did) throw new AuthRequiredError('Cannot write to another repo')
+  if (accountDid(auth) !== account.did) throw new AuthRequiredError('Cannot write to another repo')
   assertNotTakenDown(account)
   if (account.deactivated_at) throw new AuthRequiredError('Account is deactivated', 'AccountDeactivated')
   return account
@@ -38,10 +39,26 @@ export function repoForWrite(ctx: AppContext, auth: Credentials, repo: string): 
  * importRepo): refused only when taken down, as the reference's `checkTakedown` (401 AccountTakedown).
  */
 export function ownAccountForUpload(ctx: AppContext, auth: Credentials): AccountRow {
-  if (auth.type !== 'user') throw new AuthRequiredError()
-  const account = findRepoAccount(ctx, auth.did)
+  const did = accountDid(auth)
+  if (did === null) throw new AuthRequiredError()
+  const account = findRepoAccount(ctx, did)
   assertNotTakenDown(account)
   return account
+}
+
+/**
+ * An OAuth caller's `repo:<collection>?action=<action>` permission for each distinct write, as the reference checks
+ * them in its handlers once the body is read (ScopeMissingError, 403, for the first one missing). Sessions pass.
+ */
+export function assertRepoWrites(auth: Credentials, writes: readonly RepoPermissionMatch[]): void {
+  if (auth.type !== 'oauth') return
+  const seen = new Set<string>()
+  for (const w of writes) {
+    const key = `${w.action} ${w.collection}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    auth.permissions.assertRepo(w)
+  }
 }
 
 export function assertNotTakenDown(account: AccountRow): void {

@@ -1,5 +1,6 @@
 import { isValidNsid } from '@atproto/syntax'
 import { z } from 'zod'
+import { isPrivilegedScope } from '../../../../account/scopes.ts'
 import { userOf } from '../../../../xrpc/auth.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { did } from '../../../../xrpc/schemas.ts'
@@ -19,7 +20,8 @@ export default defineMethod({
     const user = userOf(auth)
     const token = await ctx.serviceAuth.createForClient({
       did: user.did,
-      scope: user.scope,
+      // An OAuth token's rpc permission for this very method and audience was checked by the route (serviceAuth).
+      privileged: user.type === 'oauth' || isPrivilegedScope(user.scope),
       aud: params.aud,
       lxm: params.lxm ?? null,
       exp: params.exp,

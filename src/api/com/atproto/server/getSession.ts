@@ -9,6 +9,11 @@ export default defineMethod({
     const user = userOf(auth)
     const account = ctx.accounts.store.byDid(user.did)
     if (!account) throw new InvalidRequestError(`Could not find user info for account: ${user.did}`)
-    return sessionInfo(ctx, account, user.scope !== AuthScope.AppPass)
+    // As the reference: an app password does not see the email; an OAuth token only with account:email read.
+    const withEmail =
+      user.type === 'oauth'
+        ? user.permissions.allowsAccount({ attr: 'email', action: 'read' })
+        : user.scope !== AuthScope.AppPass
+    return sessionInfo(ctx, account, withEmail)
   },
 })

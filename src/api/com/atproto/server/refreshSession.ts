@@ -1,4 +1,4 @@
-import { userOf } from '../../../../xrpc/auth.ts'
+import { sessionOf } from '../../../../xrpc/auth.ts'
 import { AuthRequiredError, InvalidRequestError } from '../../../../xrpc/errors.ts'
 import { defineMethod } from '../../../../xrpc/method.ts'
 import { repoStatusOf } from '../../../../account/account-status.ts'
@@ -6,7 +6,7 @@ import { didDocFor } from './session-output.ts'
 
 export default defineMethod({
   handler: async ({ ctx, auth }) => {
-    const user = userOf(auth)
+    const user = sessionOf(auth)
     const account = ctx.accounts.store.byDid(user.did)
     if (!account) throw new InvalidRequestError(`Could not find user info for account: ${user.did}`)
     if (account.takedown_ref) throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')

@@ -1,4 +1,3 @@
-import type { ReadStream } from 'node:fs'
 import { z } from 'zod'
 import { FALLBACK_MIME_TYPE, isConcreteMimeType } from '../../../../blob/mime-type.ts'
 import { PdsError } from '../../../../errors.ts'
@@ -16,9 +15,8 @@ export default defineMethod({
     const key = params.cid.toString()
     const blob = ctx.blobs.get(params.did, key)
     if (!blob || !ctx.blobs.isReferenced(params.did, key)) throw blobNotFound()
-    const stream = await opened(ctx.blobStore.stream(params.did, key)).catch(() => {
-      throw blobNotFound()
-    })
+    const stream = await ctx.blobStore.open(params.did, key)
+    if (!stream) throw blobNotFound()
     return new RawOutput(safeMimeType(blob.mime_type), stream, {
       'Content-Length': String(blob.size),
       'X-Content-Type-Options': 'nosniff',
@@ -27,14 +25,6 @@ export default defineMethod({
     })
   },
 })
-
-/** The file is open (so a missing file is a 404 now, not a broken 200 later). */
-function opened(stream: ReadStream): Promise<ReadStream> {
-  return new Promise((resolve, reject) => {
-    stream.once('open', () => resolve(stream))
-    stream.once('error', reject)
-  })
-}
 
 // Uploads store sniffed, concrete types, but rows from before that may hold a wildcard or anything a client sent (and
 // Express would take a type without a slash for a file extension).

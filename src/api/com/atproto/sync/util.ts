@@ -5,7 +5,7 @@ import { z } from 'zod'
 import { inactiveRepoError } from '../../../../account/account-status.ts'
 import type { AccountRow } from '../../../../account/account-store.ts'
 import type { AppContext } from '../../../../context.ts'
-import type { Credentials } from '../../../../xrpc/auth.ts'
+import { accountDid, type Credentials } from '../../../../xrpc/auth.ts'
 import { InvalidRequestError, MethodNotImplementedError } from '../../../../xrpc/errors.ts'
 
 export const CAR_TYPE = 'application/vnd.ipld.car'
@@ -36,7 +36,7 @@ export function availableRepo(ctx: AppContext, auth: Credentials, did: string): 
 
 function isSelfOrAdmin(auth: Credentials, did: string): boolean {
   if (auth.type === 'none' && auth.rejected) throw auth.rejected
-  return auth.type === 'admin' || (auth.type === 'user' && auth.did === did)
+  return auth.type === 'admin' || accountDid(auth) === did
 }
 
 export function repoNotFound(did: string): InvalidRequestError {
