@@ -79,12 +79,12 @@ export type AppContext = {
   /** Forwards the methods this server does not serve (AppView, chat, moderation, atproto-proxy). */
   proxy: ServiceProxy
   /**
-   * The OAuth authorization server (@atproto/oauth-provider over our stores, src/oauth/): serves the OAuth routes and,
-   * being an OAuthVerifier too, checks OAuth access tokens (stateful: a deleted session's tokens fail at once).
+   * The OAuth authorization server (@atproto/oauth-provider over our stores, src/oauth/provider.ts): its routes, its
+   * provider (loaded in the background from startup), which also checks OAuth access tokens for `auth` (stateful: a
+   * deleted session's tokens fail at once), and its stores of sessions (counted on the status page) and one-time DPoP
+   * values (both pruned by maintenance).
    */
-  oauthProvider: OAuthServer['provider']
-  /** OAuth sessions (counted on the status page) and one-time DPoP values; both pruned by maintenance. */
-  oauthStores: Omit<OAuthServer, 'provider'>
+  oauth: OAuthServer
 }
 
 /**
@@ -156,7 +156,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     identity,
     sequencer,
   })
-  const oauth = await createOAuthServer({
+  const oauth = createOAuthServer({
     cfg,
     db,
     store,
@@ -168,7 +168,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     handles,
     rateLimiter,
     ...oauthStores,
-  })
+  }, log)
   const auth = new AuthVerifier({
     tokens,
     sessions,
@@ -183,7 +183,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     serviceDid: cfg.serviceDid,
     accountByDid: (did) => store.byDid(did),
     // OAuth access tokens are checked by the provider that issued them (stateful: a deleted session fails at once).
-    oauth: oauth.provider,
+    oauth: oauth.verifier,
   })
   return {
     cfg,
@@ -241,8 +241,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
       log,
       rewriter: opts.rewriter ?? readAfterWrite(cfg, { records, repo, store, serviceAuth, log }),
     }),
-    oauthProvider: oauth.provider,
-    oauthStores: { tokens: oauth.tokens, replay: oauth.replay },
+    oauth,
   }
 }
 

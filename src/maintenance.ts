@@ -20,8 +20,8 @@ export function startMaintenance(ctx: AppContext, db: Db, intervalMs = INTERVAL_
       const blobs = await ctx.blobStore.deleteStaleUploads()
       const sessions = ctx.sessions.pruneExpired()
       const emailTokens = ctx.emailTokens.pruneExpired()
-      const oauthSessions = ctx.oauthStores.tokens.pruneExpired()
-      ctx.oauthStores.replay.pruneExpired()
+      const oauthSessions = ctx.oauth.tokens.pruneExpired()
+      ctx.oauth.replay.pruneExpired()
       if (blobs || sessions || emailTokens || oauthSessions) {
         ctx.log.info(
           { blobs, sessions, emailTokens, oauthSessions },

@@ -14,8 +14,6 @@ import { openDatabase, type Db } from './db/index.ts'
 import type { Logger } from './logger.ts'
 import { startMaintenance } from './maintenance.ts'
 import type { Metrics } from './metrics/index.ts'
-import { oauthIssuer } from './oauth/provider.ts'
-import { createOAuthRouter } from './oauth/routes.ts'
 import { HttpDrain } from './util/http-drain.ts'
 import { trustProxyFn } from './util/net.ts'
 import { describeListen, isLoopbackAddress } from './util/listen.ts'
@@ -62,7 +60,7 @@ export function createApp(ctx: AppContext, db: Db, opts: { drain?: HttpDrain; me
   app.set('trust proxy', trustProxyFn(ctx.cfg.trustProxy))
   // OAuth before CORS and the rate limiter, as in the reference: the provider answers its own preflights with its own
   // CORS rules, reads its own bodies, limits sign-in attempts itself, and passes every other request on.
-  app.use(createOAuthRouter(ctx.oauthProvider, oauthIssuer(ctx.cfg), ctx.log))
+  app.use(ctx.oauth.routes)
   app.use(cors({ maxAge: 86400 }))
   app.use(ctx.rateLimiter.syncMiddleware)
 
@@ -74,7 +72,7 @@ export function createApp(ctx: AppContext, db: Db, opts: { drain?: HttpDrain; me
       publicUrl: ctx.cfg.publicUrl,
       hostname: ctx.cfg.hostname,
       accounts: ctx.accounts.store.count(),
-      oauthSessions: ctx.oauthStores.tokens.countActive(),
+      oauthSessions: ctx.oauth.tokens.countActive(),
       latestSeq: firehose.latestSeq,
       firehose,
       federationEnabled: ctx.cfg.federation.enabled,
@@ -200,6 +198,8 @@ export async function startServer(cfg: Config, log: Logger, opts: ContextOptions
     )
   }
   for (const w of startupWarnings(cfg)) log.warn({ warning: w.id }, w.message)
+  // The OAuth provider's modules load now that we listen, not before (a failure is logged by it).
+  ctx.oauth.provider().catch(() => {})
   const stopMaintenance = startMaintenance(ctx, db)
   // Tell the relays we are here (a no-op unless PDS_FEDERATION_ENABLED), and again if every subscriber goes away.
   ctx.relay.start()

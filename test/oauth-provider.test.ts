@@ -341,7 +341,7 @@ describe('OAuth authorization server', () => {
         rkey: 'self',
         record: { $type: 'app.bsky.actor.profile', displayName: 'Alice A.', avatar },
       })
-      const active = pds.ctx.oauthStores.tokens.countActive()
+      const active = pds.ctx.oauth.tokens.countActive()
       const { tokens, account, refresh } = await signIn(pds, alice.handle, alice.password)
       assert.equal(account.name, 'Alice A.')
       assert.equal(account.picture, `${pds.url}/xrpc/com.atproto.sync.getBlob?did=${alice.did}&cid=${avatar.ref.toString()}`)

@@ -1,25 +1,23 @@
-// Builds the OAuth authorization server: @atproto/oauth-provider (the reference PDS's library, with its sign-in,
-// consent and account pages) over Aurora's stores, configured as the reference's context.js does for a PDS without
-// an entryway: this PDS is both the authorization server (issuer = its public URL) and the resource server, so access
-// tokens are stateful and a revoked session is refused at once.
-import { AccessTokenMode, OAuthProvider } from '@atproto/oauth-provider/provider'
-import { InvalidRequestError as OAuthInvalidRequestError } from '@atproto/oauth-provider/errors'
+// The OAuth authorization server: @atproto/oauth-provider (the reference PDS's library, with its sign-in, consent and
+// account pages) over Aurora's stores. The stores are built with the other services; the provider's modules take
+// about a second to load, so the provider itself (build-provider.ts) is loaded once the server listens, not before.
+// Its routes and token checks wait for it; nothing else does.
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import type { OAuthProvider } from '@atproto/oauth-provider/provider'
 import type { AccountStore } from '../account/account-store.ts'
 import type { Config } from '../config/index.ts'
 import type { Db } from '../db/index.ts'
-import { ipKey, RateLimitExceededError, type RateLimiter } from '../ratelimit/index.ts'
+import type { Logger } from '../logger.ts'
+import type { RateLimiter } from '../ratelimit/index.ts'
 import { imageUrlBuilder } from '../read-after-write/image-url.ts'
 import type { RepoService } from '../repo/repo-service.ts'
-import { trustProxyFn } from '../util/net.ts'
 import { AccountDevices } from './account-devices.ts'
-import { AuroraAccountStore, type AuroraAccountStoreDeps } from './account-store.ts'
+import type { AuroraAccountStoreDeps } from './account-store.ts'
 import { AccountViews } from './account-view.ts'
 import { SqliteDeviceStore } from './device-store.ts'
-import { oauthSigningKey } from './keys.ts'
 import { SqliteLexiconStore } from './lexicon-store.ts'
 import { SqliteReplayStore } from './replay-store.ts'
 import { SqliteRequestStore } from './request-store.ts'
-import { clientFetch } from './safe-fetch.ts'
 import { SqliteTokenStore } from './token-store.ts'
 
 /**
@@ -33,9 +31,36 @@ export type OAuthDeps = Omit<AuroraAccountStoreDeps, 'devices' | 'serviceHandleD
   rateLimiter: RateLimiter
 }
 
-/** The authorization server, and the stores the rest of the server uses directly (status page, housekeeping). */
+/** Every store the provider uses, over the one SQLite database. */
+export type OAuthStores = {
+  tokens: SqliteTokenStore
+  replay: SqliteReplayStore
+  requests: SqliteRequestStore
+  devices: SqliteDeviceStore
+  accountDevices: AccountDevices
+  lexicons: SqliteLexiconStore
+}
+
+/** What checks OAuth access tokens on XRPC calls (src/xrpc/auth.ts's OAuthTokenVerifier). */
+export type OAuthTokenChecks = Pick<OAuthProvider, 'authenticateRequest' | 'nextDpopNonce'>
+
 export type OAuthServer = {
-  provider: OAuthProvider
+  /**
+   * The provider, loaded on first use; the server asks for it once it listens (src/server.ts), so that it is ready
+   * by the first OAuth request without holding up the startup. Rejects if it could not be built (logged once).
+   */
+  provider: () => Promise<OAuthProvider>
+  /**
+   * The provider's token checks. Before it has loaded (the first second or so after startup) `nextDpopNonce` has no
+   * nonce to give, so a DPoP request then gets no DPoP-Nonce header (the client is asked for one on its next try);
+   * the check itself waits for the provider.
+   */
+  verifier: OAuthTokenChecks
+  /**
+   * The OAuth routes (metadata documents, /oauth/*, the pages' assets and API, /account): waits for the provider on
+   * those paths only, and passes every other request on at once.
+   */
+  routes: RequestHandler
   /** OAuth sessions: counted on the status page, pruned by maintenance. */
   tokens: SqliteTokenStore
   /** One-time DPoP values: pruned by maintenance. */
@@ -47,58 +72,47 @@ export function oauthIssuer(cfg: Pick<Config, 'publicUrl'>): string {
   return new URL(cfg.publicUrl).origin
 }
 
-/** Build the provider over Aurora's stores. */
-export async function createOAuthServer(deps: OAuthDeps): Promise<OAuthServer> {
-  const { cfg, db, tokens } = deps
-  // https, or http on a loopback host (checked by the config: PDS_PUBLIC_URL).
-  const issuer = oauthIssuer(cfg)
-  const devices = new AccountDevices(db)
-  const replay = new SqliteReplayStore(db)
-  const trust = trustProxyFn(cfg.trustProxy)
-  const links = [
-    cfg.links.termsOfService && { title: 'Terms of Service', href: cfg.links.termsOfService, rel: 'terms-of-service' },
-    cfg.links.privacyPolicy && { title: 'Privacy Policy', href: cfg.links.privacyPolicy, rel: 'privacy-policy' },
-  ].filter((l) => !!l)
-  const spend = (limits: { limit: 'login' | 'loginIp' | 'createAccount'; key: string }[]) =>
-    deps.rateLimiter.consume(limits.map((l) => ({ ...l, points: 1 }))).catch((err: unknown) => {
-      if (err instanceof RateLimitExceededError) {
-        throw new OAuthInvalidRequestError('Too many attempts, please try again later', err)
-      }
-      throw err
-    })
-  const provider = new OAuthProvider({
-    issuer,
-    keyset: [await oauthSigningKey(cfg.secrets.oauthSigningKeyHex)],
-    dpopSecret: cfg.secrets.dpopSecret,
-    accessTokenMode: AccessTokenMode.stateful,
-    accountStore: new AuroraAccountStore({ ...deps, devices, serviceHandleDomains: cfg.serviceHandleDomains }),
-    deviceStore: new SqliteDeviceStore(db),
-    requestStore: new SqliteRequestStore(db),
-    tokenStore: tokens,
-    replayStore: replay,
-    lexiconStore: new SqliteLexiconStore(db),
-    safeFetch: clientFetch(cfg.devMode),
-    // The sign-in pages see the client's address as our rate limits do (PDS_TRUST_PROXY).
-    trustProxy: trust,
-    inviteCodeRequired: cfg.inviteRequired,
-    availableUserDomains: [...cfg.serviceHandleDomains],
-    branding: { name: 'Aurora Locus', links },
-    metadata: { protected_resources: [issuer] },
-    // Password guesses through the sign-in page spend createSession's budgets (per account and address, and per
-    // address), and sign-ups createAccount's, so the pages are no way around the XRPC limits.
-    onSignInAttempt: async ({ data, deviceMetadata }) => {
-      const ip = ipOf(deviceMetadata.ipAddress)
-      const subject = deps.accounts.byLoginIdentifier(data.username)?.did ?? data.username.trim().toLowerCase()
-      await spend([
-        { limit: 'login', key: `${subject} ${ip}` },
-        { limit: 'loginIp', key: ip },
-      ])
+/** Paths the provider serves (oauth-provider's routers, and the protected resource metadata of routes.ts). */
+const OAUTH_PATHS = /^\/(?:\.well-known\/(?:oauth-authorization-server|oauth-protected-resource|change-password)$|oauth\/|@atproto\/|account(?:\/|$))/
+
+/** Build the stores now; the provider is built on first use (see OAuthServer). */
+export function createOAuthServer(deps: OAuthDeps, log: Logger): OAuthServer {
+  const { db, tokens } = deps
+  const stores: OAuthStores = {
+    tokens,
+    replay: new SqliteReplayStore(db),
+    requests: new SqliteRequestStore(db),
+    devices: new SqliteDeviceStore(db),
+    accountDevices: new AccountDevices(db),
+    lexicons: new SqliteLexiconStore(db),
+  }
+  let loaded: { provider: OAuthProvider; routes: RequestHandler } | undefined
+  let loading: Promise<{ provider: OAuthProvider; routes: RequestHandler }> | undefined
+  const load = () => {
+    if (!loading) {
+      loading = import('./build-provider.ts')
+        .then((m) => m.buildOAuthProvider(deps, stores, log))
+        .then((built) => (loaded = built))
+      // Logged once here; each request that needed it gets the error too.
+      loading.catch((err) => log.error({ err }, 'the OAuth provider could not be built: OAuth is unavailable'))
+    }
+    return loading
+  }
+  const routes: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+    if (!OAUTH_PATHS.test(req.path)) return next()
+    if (loaded) return loaded.routes(req, res, next)
+    load().then((built) => built.routes(req, res, next), next)
+  }
+  return {
+    provider: () => load().then((built) => built.provider),
+    verifier: {
+      nextDpopNonce: () => loaded?.provider.nextDpopNonce(),
+      authenticateRequest: async (...args) => (loaded ?? (await load())).provider.authenticateRequest(...args),
     },
-    onSignUpAttempt: async ({ deviceMetadata }) => {
-      await spend([{ limit: 'createAccount', key: ipOf(deviceMetadata.ipAddress) }])
-    },
-  })
-  return { provider, tokens, replay }
+    routes,
+    tokens,
+    replay: stores.replay,
+  }
 }
 
 /**
@@ -119,9 +133,4 @@ export function oauthSessionStores(deps: {
     imageUrl: imageUrlBuilder({ publicUrl: cfg.publicUrl, cdnUrlPattern: cfg.proxy.appViewCdnUrlPattern }),
   })
   return { views, tokens: new SqliteTokenStore(deps.db, (did) => views.byDid(did, { withProfile: false })) }
-}
-
-/** The per-IP key of the rate limits for an address the provider extracted (IPv6 per /64, as ours). */
-function ipOf(address: string): string {
-  return ipKey(address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address)
 }
