@@ -14,6 +14,7 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
 import { parseConfig } from '../src/config/index.ts'
 import { runDoctor } from '../src/doctor/checks.ts'
 import { oauthResult } from '../src/doctor/checks/oauth.ts'
+import { clientFetch } from '../src/oauth/safe-fetch.ts'
 import { assertConfigRefuses, PRODUCTION_SECRETS } from './helpers/config.ts'
 import { createUser, startServers, stopServers, xrpc, type TestPds } from './helpers/pds.ts'
 import { png } from './helpers/images.ts'
@@ -580,6 +581,39 @@ describe('OAuth sign-in and sign-up limits', () => {
     const reused = await (await openAuthorizePage(pds)).api('/sign-up', { ...signup, handle: `re${handle}`, email: `re${signup.email}`, inviteCode: code })
     assert.equal(reused.status, 400)
     assert.match(reused.body.error_description, /invite code/i)
+  })
+})
+
+describe('the client document fetch (safeFetch)', () => {
+  let server: http.Server
+  let base: string
+  before(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url === '/huge.json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('x'.repeat(600 * 1024))
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}')
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  })
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+
+  it('outside dev mode refuses plain http and loopback addresses before connecting', async () => {
+    const guarded = clientFetch(false)
+    // The reason, not merely a failure: nothing listens on those ports either.
+    const refusal = (err: any) => /Invalid hostname|not a public domain|forbidden|not allowed/i.test(`${err.message} ${err.cause?.message}`)
+    await assert.rejects(guarded(`${base}/client.json`, { redirect: 'error' }), refusal)
+    await assert.rejects(guarded('https://127.0.0.1/client.json', { redirect: 'error' }), refusal)
+    await assert.rejects(guarded('https://localhost/client.json', { redirect: 'error' }), refusal)
+  })
+
+  it('in dev mode reaches this machine, and still caps the size of what it reads', async () => {
+    const dev = clientFetch(true)
+    const small = await dev(`${base}/client.json`, { redirect: 'error' })
+    assert.deepEqual(await small.json(), { ok: true })
+    await assert.rejects(async () => {
+      const res = await dev(`${base}/huge.json`, { redirect: 'error' })
+      await res.text()
+    }, /too large|size|exceed/i)
   })
 })
 
