@@ -9,11 +9,14 @@ export class CliError extends Error {
   readonly exitCode: number
   /** The HTTP status of the refusal behind it, if a server answered (absent: unreachable, or not a server's). */
   readonly status: number | undefined
+  /** The XRPC error name the server answered with (`NotFound`, `InvalidRequest`...), if it answered. */
+  readonly error: string | undefined
 
-  constructor(message: string, exitCode = 1, status?: number) {
+  constructor(message: string, exitCode = 1, status?: number, error?: string) {
     super(message)
     this.exitCode = exitCode
     this.status = status
+    this.error = error
   }
 
   /** A server answered 4xx about this one request (not 401: a lost session is everyone's problem). */
@@ -52,6 +55,7 @@ export function explain(err: unknown, side: Side, doing: string, hints: Hints = 
       `the ${side.name} (${side.url}) ${verb} ${doing}: ${said || `HTTP ${err.status}`}${hint ? ` → ${hint}` : ''}`,
       1,
       err.status,
+      err.error,
     )
   }
   if (err instanceof XRPCError && err.status === 2) {
