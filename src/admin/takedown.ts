@@ -10,7 +10,7 @@ export async function setTakedown(
   const server = ctx.server()
   const view = await server.account(identifier, ctx.out)
   await server.call(`${takedown.applied ? 'take down' : 'lift the takedown of'} ${view.handle}`, () =>
-    server.agent.com.atproto.admin.updateSubjectStatus({
+    server.procedure('com.atproto.admin.updateSubjectStatus', {
       subject: { $type: 'com.atproto.admin.defs#repoRef', did: view.did },
       takedown,
     }),

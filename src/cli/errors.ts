@@ -1,8 +1,18 @@
 // Failures as a command-line user should read them: which server, what we were doing, what it said, and what to do
 // about it. Every XRPC call of the command-line tools (npm run migrate, npm run admin) goes through `ask`, so no raw
 // "fetch failed" or stack trace reaches the terminal.
-import { XRPCError } from '@atproto/api'
 import { describeNetworkError } from '../util/net.ts'
+
+/**
+ * A failed XRPC call as the clients report it: @atproto/api's XRPCError, or the admin tool's own (src/admin/client.ts),
+ * which loads faster. `status`: the HTTP status, or 1 when no answer came (`cause` says why), 2 when the answer did
+ * not fit the lexicon; `error`: the XRPC error name.
+ */
+export type XrpcFailure = Error & { status: number; error?: string; cause?: unknown }
+
+function isXrpcFailure(err: unknown): err is XrpcFailure {
+  return err instanceof Error && typeof (err as { status?: unknown }).status === 'number'
+}
 
 /** A failure with the exit code the tool ends with (each tool lists its codes in its --help). */
 export class CliError extends Error {
@@ -47,21 +57,21 @@ export async function ask<T>(side: Side, doing: string, call: () => Promise<T>, 
 
 export function explain(err: unknown, side: Side, doing: string, hints: Hints = {}): CliError {
   if (err instanceof CliError) return err
-  if (err instanceof XRPCError && err.status > 2) {
+  if (isXrpcFailure(err) && err.status > 2) {
     const said = [err.error, err.message].filter((s, i, all) => s && all.indexOf(s) === i).join(': ')
-    const hint = hints[err.error] ?? hints[String(err.status)]
+    const hint = hints[err.error ?? ''] ?? hints[String(err.status)]
     const verb = err.status >= 500 ? 'failed to' : 'refused to'
     return new CliError(
       `the ${side.name} (${side.url}) ${verb} ${doing}: ${said || `HTTP ${err.status}`}${hint ? ` → ${hint}` : ''}`,
       1,
       err.status,
-      err.error,
+      err.error || undefined,
     )
   }
-  if (err instanceof XRPCError && err.status === 2) {
+  if (isXrpcFailure(err) && err.status === 2) {
     return new CliError(`the ${side.name} (${side.url}) answered out of its lexicon while trying to ${doing}: ${err.message}`)
   }
   // XRPCError status 1 (no response) wraps undici's "fetch failed", whose cause says what really happened.
-  const cause = err instanceof XRPCError && err.cause ? err.cause : err
+  const cause = isXrpcFailure(err) && err.cause ? err.cause : err
   return new CliError(`cannot reach the ${side.name} at ${side.url} while trying to ${doing}: ${describeNetworkError(cause)}`)
 }

@@ -1,4 +1,4 @@
-import { AtpAgent } from '@atproto/api'
+import type { ComAtprotoServerCreateAccount, ComAtprotoServerCreateInviteCode, ComAtprotoServerDescribeServer } from '@atproto/api'
 import { printJson, type Command } from '../command.ts'
 import { newPassword } from '../password.ts'
 import { formatFields } from '../table.ts'
@@ -16,21 +16,24 @@ export const accountCreate: Command = {
   run: async (ctx, [email, rawHandle], options) => {
     const server = ctx.server()
     const handle = rawHandle.replace(/^@/, '').toLowerCase()
-    const { data: desc } = await server.call('describe itself (describeServer)', () =>
-      server.agent.com.atproto.server.describeServer(),
+    const desc = await server.call('describe itself (describeServer)', () =>
+      server.query<ComAtprotoServerDescribeServer.OutputSchema>('com.atproto.server.describeServer', {}, { anonymous: true }),
     )
     let inviteCode = options['invite-code'] as string | undefined
     if (!inviteCode && desc.inviteCodeRequired) {
       const made = await server.call('make an invite code', () =>
-        server.agent.com.atproto.server.createInviteCode({ useCount: 1 }),
+        server.procedure<ComAtprotoServerCreateInviteCode.OutputSchema>('com.atproto.server.createInviteCode', { useCount: 1 }),
       )
-      inviteCode = made.data.code
+      inviteCode = made.code
     }
     const password = newPassword()
     // As a new user would sign up: without the admin password.
-    const signup = new AtpAgent({ service: server.url })
-    const { data } = await server.call(`create the account ${handle}`, () =>
-      signup.com.atproto.server.createAccount({ email, handle, password, inviteCode }),
+    const data = await server.call(`create the account ${handle}`, () =>
+      server.procedure<ComAtprotoServerCreateAccount.OutputSchema>(
+        'com.atproto.server.createAccount',
+        { email, handle, password, inviteCode },
+        { anonymous: true },
+      ),
     )
     if (ctx.json) {
       printJson(ctx, { did: data.did, handle: data.handle, password })

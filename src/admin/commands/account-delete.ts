@@ -18,7 +18,7 @@ export const accountDelete: Command = {
         throw new CliError('not deleted', EXIT.failed)
       }
     }
-    await server.call(`delete ${who}`, () => server.agent.com.atproto.admin.deleteAccount({ did: view.did }))
+    await server.call(`delete ${who}`, () => server.procedure('com.atproto.admin.deleteAccount', { did: view.did }))
     if (ctx.json) printJson(ctx, { did: view.did, handle: view.handle, deleted: true })
     else ctx.out.ok(`deleted ${who}`)
   },

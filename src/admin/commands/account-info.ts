@@ -1,3 +1,4 @@
+import type { ComAtprotoAdminGetSubjectStatus } from '@atproto/api'
 import { printJson, type Command } from '../command.ts'
 import { formatFields } from '../table.ts'
 import { shortTime } from '../time.ts'
@@ -11,8 +12,8 @@ export const accountInfo: Command = {
   run: async (ctx, [identifier]) => {
     const server = ctx.server()
     const view = await server.account(identifier, ctx.out)
-    const { data: status } = await server.call(`read the status of ${view.did}`, () =>
-      server.agent.com.atproto.admin.getSubjectStatus({ did: view.did }),
+    const status = await server.call(`read the status of ${view.did}`, () =>
+      server.query<ComAtprotoAdminGetSubjectStatus.OutputSchema>('com.atproto.admin.getSubjectStatus', { did: view.did }),
     )
     if (ctx.json) {
       printJson(ctx, { account: view, takedown: status.takedown ?? null, deactivated: status.deactivated ?? null })

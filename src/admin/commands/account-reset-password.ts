@@ -12,7 +12,7 @@ export const accountResetPassword: Command = {
     const view = await server.account(identifier, ctx.out)
     const password = newPassword()
     await server.call(`set the password of ${view.handle}`, () =>
-      server.agent.com.atproto.admin.updateAccountPassword({ did: view.did, password }),
+      server.procedure('com.atproto.admin.updateAccountPassword', { did: view.did, password }),
     )
     if (ctx.json) {
       printJson(ctx, { did: view.did, handle: view.handle, password })

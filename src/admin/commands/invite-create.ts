@@ -1,3 +1,4 @@
+import type { ComAtprotoServerCreateInviteCodes } from '@atproto/api'
 import { CliError } from '../../cli/errors.ts'
 import { EXIT, printJson, type Command } from '../command.ts'
 
@@ -16,8 +17,12 @@ export const inviteCreate: Command = {
     const codeCount = count('--count', options.count)
     const server = ctx.server()
     const forAccount = options.for ? (await server.account(options.for as string, ctx.out)).did : undefined
-    const { data } = await server.call('make invite codes', () =>
-      server.agent.com.atproto.server.createInviteCodes({ useCount, codeCount, forAccounts: forAccount ? [forAccount] : undefined }),
+    const data = await server.call('make invite codes', () =>
+      server.procedure<ComAtprotoServerCreateInviteCodes.OutputSchema>('com.atproto.server.createInviteCodes', {
+        useCount,
+        codeCount,
+        forAccounts: forAccount ? [forAccount] : undefined,
+      }),
     )
     const codes = data.codes.flatMap((c) => c.codes)
     if (ctx.json) printJson(ctx, { codes, useCount, forAccount: forAccount ?? null })
