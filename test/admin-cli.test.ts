@@ -8,7 +8,7 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { runCli, ROOT, type CliRun } from './helpers/cli.ts'
-import { createUser, startServers, stopServers, type TestPds } from './helpers/pds.ts'
+import { createUser, freePort, startServers, stopServers, type TestPds } from './helpers/pds.ts'
 import type { TestPlc } from './helpers/plc.ts'
 
 describe('npm run admin', () => {
@@ -140,15 +140,16 @@ describe('npm run admin', () => {
   })
 
   it('a wrong admin password is exit 3 with a clear message; an unreachable server exit 1', async () => {
+    const closed = await freePort()
     const [wrong, away] = await Promise.all([
       admin('account', 'list', '--password', 'not-the-password'),
-      admin('account', 'list', '--url', 'http://127.0.0.1:9', '--password', 'x'),
+      admin('account', 'list', '--url', `http://127.0.0.1:${closed}`, '--password', 'x'),
     ])
     assert.equal(wrong.code, 3, show(wrong))
     assert.equal(wrong.stdout, '')
     assert.match(wrong.stderr, /^✖ the PDS \(http:\/\/127\.0\.0\.1:\d+\) refused the admin password .*→ check --password or PDS_ADMIN_PASSWORD\n$/)
     assert.equal(away.code, 1, show(away))
-    assert.match(away.stderr, /^✖ cannot reach the PDS at http:\/\/127\.0\.0\.1:9 /)
+    assert.match(away.stderr, new RegExp(`^✖ cannot reach the PDS at http://127\\.0\\.0\\.1:${closed} while trying to .*refused`))
   })
 
   it('request-crawl: each relay given is asked with our hostname; one refusing is exit 1', async () => {

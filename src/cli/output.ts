@@ -33,15 +33,17 @@ export class Output {
 
   /**
    * A counter of long work on the error stream, so that a listing on stdout stays clean: `update(n)` shows
-   * `label: n`, `done()` clears it (on a terminal; elsewhere the lines printed stay).
+   * `label: n` once the work has taken `everyMs`, then at most every `everyMs` (100 ms on a terminal); `done()`
+   * clears it on a terminal (elsewhere the lines printed stay). Work done sooner prints nothing.
    */
   progress(label: string, everyMs = 1000): { update: (count: number) => void; done: () => void } {
     const err = this.err
     let lastShown = 0
+    const started = Date.now()
     return {
       update: (count) => {
         const now = Date.now()
-        if (now - lastShown < (err.isTTY ? 100 : everyMs)) return
+        if (now - started < everyMs || now - lastShown < (err.isTTY ? 100 : everyMs)) return
         lastShown = now
         err.write(err.isTTY ? `\r\x1b[K… ${label}: ${count}` : `… ${label}: ${count}\n`)
       },
