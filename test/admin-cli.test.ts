@@ -149,7 +149,7 @@ describe('npm run admin', () => {
     assert.equal(wrong.stdout, '')
     assert.match(wrong.stderr, /^✖ the PDS \(http:\/\/127\.0\.0\.1:\d+\) refused the admin password .*→ check --password or PDS_ADMIN_PASSWORD\n$/)
     assert.equal(away.code, 1, show(away))
-    assert.match(away.stderr, new RegExp(`^✖ cannot reach the PDS at http://127\\.0\\.0\\.1:${closed} while trying to .*refused`))
+    assert.match(away.stderr, new RegExp(`^✖ cannot reach the PDS at http://127\\.0\\.0\\.1:${closed} while trying to .*ECONNREFUSED`))
   })
 
   it('request-crawl: each relay given is asked with our hostname; one refusing is exit 1', async () => {
