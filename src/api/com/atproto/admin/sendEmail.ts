@@ -10,7 +10,7 @@ import { did } from '../../../../xrpc/schemas.ts'
 export default defineMethod({
   input: z.object({
     recipientDid: did,
-    content: z.string().min(1).max(50_000),
+    content: z.string().max(50_000),
     subject: z.string().max(500).optional(),
     senderDid: did,
     comment: z.string().optional(),
