@@ -1,6 +1,6 @@
-// What the operator does to accounts besides their status (takedown, deactivation and deletion are AccountStatusService's):
-// read them with their invite codes, change their email address or password, bar them from new invite codes, mail
-// them. As the reference PDS's api/com/atproto/admin/{getAccountInfo(s), updateAccountEmail, updateAccountPassword,
+// What the operator does to accounts besides their status (takedown, deactivation and deletion are
+// AccountStatusService's): read them with their invite codes, change their email address or password, bar them from
+// new invite codes, mail them. As the reference PDS's api/com/atproto/admin/{getAccountInfo(s), updateAccountEmail, updateAccountPassword,
 // enableAccountInvites, disableAccountInvites, sendEmail}.js and account-manager.js; where we differ, the method says.
 import type { Db } from '../db/index.ts'
 import { InvalidRequestError } from '../errors.ts'

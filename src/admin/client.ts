@@ -164,7 +164,8 @@ export class AdminClient {
         for (const repo of batch) {
           const view = views.get(repo.did)
           // Deleted between the two calls: gone, so not listed.
-          if (view) accounts.push({ view, active: repo.active ?? true, status: repo.status ?? (repo.active === false ? 'inactive' : 'active') })
+          const active = repo.active ?? true
+          if (view) accounts.push({ view, active, status: repo.status ?? (active ? 'active' : 'inactive') })
         }
         progress.update(accounts.length)
       }
