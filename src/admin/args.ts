@@ -27,10 +27,12 @@ export function usage(commands: readonly Command[]): string {
   for (const [name, o] of Object.entries(GLOBAL_OPTIONS)) lines.push(`  ${flag(name, o).padEnd(28)} ${o.description}`)
   lines.push(
     '',
-    'Settings come from the same environment (.env) as the server. The server must be running.',
+    'Settings come from the same environment (.env) as the server. The server must be running, except for',
+    'backup (either way), restore (stopped) and blobs migrate-to-s3 (either way), which work on the data directory.',
     '',
     'exit codes: 0 done, 1 the server or a relay refused or failed (or could not be reached), 2 bad command or',
-    '            options, 3 wrong admin password, 4 no such account',
+    '            options, 3 wrong admin password, 4 no such account;',
+    '            restore: 3 the backup is incomplete or damaged, 4 the data directory is not empty',
     '',
   )
   return lines.join('\n')
