@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { Keypair } from '@atproto/crypto'
+import { AccountAdminService } from './account/account-admin.ts'
 import { AccountService } from './account/account-service.ts'
 import { AccountStatusService } from './account/account-status.ts'
 import { AccountStore } from './account/account-store.ts'
@@ -51,6 +52,8 @@ export type AppContext = {
   auth: AuthVerifier
   accounts: AccountService
   accountStatus: AccountStatusService
+  /** The operator's reads and changes of accounts (admin.getAccountInfo, updateAccountEmail, sendEmail, ...). */
+  accountAdmin: AccountAdminService
   sessions: SessionService
   appPasswords: AppPasswordService
   invites: InviteService
@@ -136,15 +139,17 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     publicUrl: cfg.publicUrl,
   })
   const emailTokens = new EmailTokenService(db, tokens.now)
+  const mailer = Mailer.create(cfg, log)
+  const emailAvailableTo = (did: string, email: string) => accounts.emailAvailableTo(did, email)
   const selfService = new SelfService({
     db,
     store,
     tokens: emailTokens,
-    mailer: Mailer.create(cfg, log),
+    mailer,
     sessions,
     oauthSessions: oauthStores.tokens,
     accountStatus,
-    emailAvailableTo: (did, email) => accounts.emailAvailableTo(did, email),
+    emailAvailableTo,
     log,
     now: tokens.now,
   })
@@ -192,6 +197,16 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     auth,
     accounts,
     accountStatus,
+    accountAdmin: new AccountAdminService({
+      db,
+      store,
+      invites,
+      sessions,
+      oauthSessions: oauthStores.tokens,
+      emailTokens,
+      mailer,
+      emailAvailableTo,
+    }),
     sessions,
     appPasswords,
     invites,

@@ -22,26 +22,15 @@ import { captureLog } from './helpers/log-capture.ts'
 import { createUser, startPds, type TestPds } from './helpers/pds.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
 import { startS3 } from './helpers/s3.ts'
+import { runCli } from './helpers/cli.ts'
 import { findProgram } from './helpers/system.ts'
 import { verifyStoredRepo } from './helpers/repo-check.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const WRITERS = 4
 
-/** Run the operator command (`node src/backup/cli.ts …`) and collect its output and exit code. */
-async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['src/backup/cli.ts', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (c) => (stdout += c))
-  child.stderr.on('data', (c) => (stderr += c))
-  const [code] = await within(once(child, 'exit'), 20_000, `backup cli ${args[0]}`)
-  return { code: code as number | null, stdout, stderr }
-}
+/** Run the operator command (`node src/admin.ts backup|restore …`) and collect its output and exit code. */
+const cli = (...args: string[]) => runCli('src/admin.ts', args, { cwd: ROOT, timeoutMs: 20_000 })
 
 async function refusal(promise: Promise<unknown>): Promise<BackupError> {
   const err = await promise.then(

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import { DiskBlobBackend } from '../src/blob/disk-backend.ts'
 import { migrateBlobsToS3, type MigrationProgress } from '../src/blob/migrate-to-s3.ts'
 import { S3BlobBackend } from '../src/blob/s3-backend.ts'
+import { runCli } from './helpers/cli.ts'
 import { png } from './helpers/images.ts'
 import { captureLog } from './helpers/log-capture.ts'
 import { startPlc, type TestPlc } from './helpers/plc.ts'
@@ -208,9 +209,17 @@ describe('moving a disk blob store to S3', () => {
       assert.deepEqual(seen, [1, 2, 3], 'progress after each blob')
       assert.deepEqual(await s3.keys('blocks/'), refs.map((cid) => `blocks/${frank.did}/${cid}`).sort())
 
-      const second = await migrateBlobsToS3({ index: pds.ctx.blobs, disk: new DiskBlobBackend(dataDir), s3: backend })
-      assert.deepEqual([second.copied, second.alreadyThere, second.failed.length], [0, 3, 0], 'a rerun copies nothing twice')
       backend.close()
+
+      // The operator's command, next to the running server: a rerun copies nothing twice.
+      const run = await runCli('src/admin.ts', ['blobs', 'migrate-to-s3', '--json'], {
+        cwd: dataDir,
+        env: { PDS_DATA_DIRECTORY: dataDir, PDS_LOG_LEVEL: 'silent', ...s3.env },
+        timeoutMs: 30_000,
+      })
+      assert.equal(run.code, 0, run.stderr)
+      const second = JSON.parse(run.stdout) as MigrationProgress
+      assert.deepEqual([second.total, second.copied, second.alreadyThere, second.failed.length], [3, 0, 3, 0], 'a rerun copies nothing twice')
 
       await pds.close()
       pds = await startPds({ plcUrl: plc.url, dataDir, env: s3.env })

@@ -461,7 +461,7 @@ describe('OAuth authorization server', () => {
       assert.equal(pds.ctx.accounts.store.byDid(did), undefined)
     })
 
-    it('ends them on takedown, password reset and account deletion (the owner\'s and the operator\'s)', async () => {
+    it('ends them on takedown, password reset, the operator\'s new password and account deletion (the owner\'s and the operator\'s)', async () => {
       const admin = { authorization: pds.adminAuth }
       const signedIn = async () => {
         const user = await createUser(pds)
@@ -476,7 +476,13 @@ describe('OAuth authorization server', () => {
       }
 
       // Signed in at once: each sign-in takes the provider's fixed 400 ms.
-      const [taken, reset, deleted, byOperator] = await Promise.all([signedIn(), signedIn(), signedIn(), signedIn()])
+      const [taken, reset, deleted, byOperator, newPassword] = await Promise.all([
+        signedIn(),
+        signedIn(),
+        signedIn(),
+        signedIn(),
+        signedIn(),
+      ])
       const res = await xrpc(pds, 'com.atproto.admin.updateSubjectStatus', {
         body: { subject: { $type: 'com.atproto.admin.defs#repoRef', did: taken.user.did }, takedown: { applied: true } },
         headers: admin,
@@ -500,6 +506,13 @@ describe('OAuth authorization server', () => {
 
       assert.equal((await xrpc(pds, 'com.atproto.admin.deleteAccount', { body: { did: byOperator.user.did }, headers: admin })).status, 200)
       await ended(byOperator)
+
+      const set = await xrpc(pds, 'com.atproto.admin.updateAccountPassword', {
+        body: { did: newPassword.user.did, password: 'set-by-the-operator' },
+        headers: admin,
+      })
+      assert.equal(set.status, 200, JSON.stringify(set.body))
+      await ended(newPassword)
     })
   })
 

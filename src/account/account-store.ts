@@ -13,6 +13,8 @@ export type AccountRow = {
   takedown_ref: string | null
   /** Set with deactivation: the owner's hint for when the account may be deleted (migrations/004). */
   delete_after?: string | null
+  /** 1: barred from receiving new invite codes by the operator (disableAccountInvites; migrations/011). */
+  invites_disabled: number
 }
 
 export type NewAccount = Pick<AccountRow, 'did' | 'handle' | 'email' | 'password_scrypt' | 'signing_key_hex'>
@@ -36,6 +38,8 @@ export class AccountStore {
       setEmail: db.prepare('UPDATE account SET email = ?, email_confirmed_at = NULL WHERE did = ?'),
       setEmailConfirmedAt: db.prepare('UPDATE account SET email_confirmed_at = ? WHERE did = ?'),
       setPassword: db.prepare('UPDATE account SET password_scrypt = ? WHERE did = ?'),
+      setInvitesDisabled: db.prepare('UPDATE account SET invites_disabled = ? WHERE did = ?'),
+      byDids: db.prepare('SELECT * FROM account WHERE did IN (SELECT value FROM json_each(?))'),
       delete: db.prepare('DELETE FROM account WHERE did = ?'),
     }
   }
@@ -54,6 +58,11 @@ export class AccountStore {
 
   byEmail(email: string): AccountRow | undefined {
     return this.stmts.byEmail.get(email.toLowerCase()) as AccountRow | undefined
+  }
+
+  /** The accounts among `dids` that exist, in no particular order. */
+  byDids(dids: readonly string[]): AccountRow[] {
+    return dids.length === 0 ? [] : (this.stmts.byDids.all(JSON.stringify(dids)) as AccountRow[])
   }
 
   /** A handle or DID, as XRPC `at-identifier` parameters allow. */
@@ -93,6 +102,11 @@ export class AccountStore {
   /** Replace the account password's stored hash ("salt:hash", src/account/passwords.ts). */
   setPassword(did: string, passwordScrypt: string): void {
     this.stmts.setPassword.run(passwordScrypt, did)
+  }
+
+  /** Bar the account from receiving new invite codes, or lift that. False when there is no such account. */
+  setInvitesDisabled(did: string, disabled: boolean): boolean {
+    return this.stmts.setInvitesDisabled.run(disabled ? 1 : 0, did).changes > 0
   }
 
   /** The account row; its sessions, app passwords, repo root and blob rows go with it (ON DELETE CASCADE). */

@@ -88,6 +88,11 @@ export class EmailTokenService {
     return this.assertLive(row).did
   }
 
+  /** The account's code for `purpose`, if any (a password set by the operator: a pending reset must not undo it). */
+  delete(did: string, purpose: EmailTokenPurpose): void {
+    this.stmts.delete.run(did, purpose)
+  }
+
   /** Every code of the account (its email address changed: codes mailed to the old one must not work). */
   deleteAllFor(did: string): void {
     this.stmts.deleteAll.run(did)

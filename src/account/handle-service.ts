@@ -43,11 +43,12 @@ export class HandleService {
    * `_atproto.<handle>` or `https://<handle>/.well-known/atproto-did` does not name `did`), the directory's refusal
    * (InvalidRequest) or absence (502 UpstreamFailure). Its own current handle again changes nothing and sequences
    * #identity again, as the reference does (that is how a user re-announces an identity). `changed`: whether it did.
+   * `byOperator`: admin.updateAccountHandle, which may also give out reserved words (the reference's allowAnyValid).
    */
-  async updateHandle(did: string, input: string): Promise<{ handle: string; changed: boolean }> {
+  async updateHandle(did: string, input: string, { byOperator = false } = {}): Promise<{ handle: string; changed: boolean }> {
     const { store, claims, sequencer } = this.deps
     if (!store.byDid(did)) throw new InvalidRequestError('Account not found')
-    const handle = await this.validate(did, input)
+    const handle = await this.validate(did, input, byOperator)
     return this.locks.run(did, async () => {
       const holder = store.byHandle(handle)
       if (holder?.did === did) {
@@ -72,8 +73,9 @@ export class HandleService {
   }
 
   /** The normalised handle, if `did` may have it (see validateHandleForDid). */
-  private validate(did: string, input: string): Promise<string> {
-    return validateHandleForDid(input, did, this.deps.serviceDomains, (handle) => this.deps.identity.handle(handle))
+  private validate(did: string, input: string, allowReserved: boolean): Promise<string> {
+    const resolve = (handle: string) => this.deps.identity.handle(handle)
+    return validateHandleForDid(input, did, this.deps.serviceDomains, resolve, { allowReserved })
   }
 
   /**

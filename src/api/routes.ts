@@ -48,7 +48,17 @@ import importRepo from './com/atproto/repo/importRepo.ts'
 import activateAccount from './com/atproto/server/activateAccount.ts'
 import deactivateAccount from './com/atproto/server/deactivateAccount.ts'
 import deleteAccountAdmin from './com/atproto/admin/deleteAccount.ts'
+import disableAccountInvites from './com/atproto/admin/disableAccountInvites.ts'
+import disableInviteCodes from './com/atproto/admin/disableInviteCodes.ts'
+import enableAccountInvites from './com/atproto/admin/enableAccountInvites.ts'
+import getAccountInfo from './com/atproto/admin/getAccountInfo.ts'
+import getAccountInfos from './com/atproto/admin/getAccountInfos.ts'
+import getInviteCodes from './com/atproto/admin/getInviteCodes.ts'
 import getSubjectStatus from './com/atproto/admin/getSubjectStatus.ts'
+import sendEmail from './com/atproto/admin/sendEmail.ts'
+import updateAccountEmail from './com/atproto/admin/updateAccountEmail.ts'
+import updateAccountHandle from './com/atproto/admin/updateAccountHandle.ts'
+import updateAccountPassword from './com/atproto/admin/updateAccountPassword.ts'
 import updateSubjectStatus from './com/atproto/admin/updateSubjectStatus.ts'
 import getBlob from './com/atproto/sync/getBlob.ts'
 import getBlocks from './com/atproto/sync/getBlocks.ts'
@@ -145,6 +155,17 @@ export const routes: readonly Route[] = [
   route('app.bsky.notification.registerPush',    'procedure', 'access',        oauth.inHandler, registerPush),
   route('app.bsky.notification.unregisterPush',  'procedure', 'access',        oauth.inHandler, unregisterPush),
   route('com.atproto.admin.deleteAccount',       'procedure', 'admin',         oauth.none, deleteAccountAdmin),
+  // The operator's account administration (src/account/account-admin.ts), for `npm run admin` and other tools.
+  route('com.atproto.admin.getAccountInfo',      'query',     'admin',         oauth.none, getAccountInfo),
+  route('com.atproto.admin.getAccountInfos',     'query',     'admin',         oauth.none, getAccountInfos),
+  route('com.atproto.admin.getInviteCodes',      'query',     'admin',         oauth.none, getInviteCodes),
+  route('com.atproto.admin.disableInviteCodes',  'procedure', 'admin',         oauth.none, disableInviteCodes),
+  route('com.atproto.admin.disableAccountInvites', 'procedure', 'admin',       oauth.none, disableAccountInvites),
+  route('com.atproto.admin.enableAccountInvites', 'procedure', 'admin',        oauth.none, enableAccountInvites),
+  route('com.atproto.admin.sendEmail',           'procedure', 'admin',         oauth.none, sendEmail),
+  route('com.atproto.admin.updateAccountEmail',  'procedure', 'admin',         oauth.none, updateAccountEmail),
+  route('com.atproto.admin.updateAccountHandle', 'procedure', 'admin',         oauth.none, updateAccountHandle),
+  route('com.atproto.admin.updateAccountPassword', 'procedure', 'admin',       oauth.none, updateAccountPassword),
   // sync reads: public; inactive repos still served to their owner or the operator, so credentials are read if sent
   route('com.atproto.sync.getRepo',              'query',     'optionalAccessOrAdmin', oauth.always, getRepo),
   route('com.atproto.sync.getLatestCommit',      'query',     'optionalAccessOrAdmin', oauth.always, getLatestCommit),

@@ -1,5 +1,5 @@
-// The operator's backup and restore commands, behind two functions the admin CLI can call: arguments in, progress
-// lines out, an exit code back. src/backup/cli.ts runs them on their own (`npm run backup` / `npm run restore`).
+// The operator's backup and restore, as `npm run admin -- backup|restore` runs them (src/admin/commands/): what to
+// do in, progress lines out, an exit code back.
 import path from 'node:path'
 import type { BlobBackend } from '../blob/blob-backend.ts'
 import { blobBackend } from '../blob/backend-for-config.ts'
@@ -29,15 +29,6 @@ const KIND_EXIT: Record<BackupErrorKind, number> = {
   notEmpty: EXIT.notEmpty,
 }
 
-export const BACKUP_USAGE =
-  'usage: npm run backup -- <destination folder> [--data-dir <data directory>]\n' +
-  '  Writes a new aurora-backup-<time> folder into the destination while the server keeps running. The data\n' +
-  '  directory defaults to PDS_DATA_DIRECTORY (the server\'s configuration, .env included), and blobs on S3 are\n' +
-  '  downloaded from the configured bucket (not with --data-dir).\n'
-export const RESTORE_USAGE =
-  'usage: npm run restore -- <backup folder> <empty data directory>\n' +
-  '  With the server (old and new) stopped: fills the data directory from the backup, then start the server on it.\n'
-
 export type CommandIo = {
   out: (line: string) => void
   err: (line: string) => void
@@ -46,15 +37,12 @@ export type CommandIo = {
   signal?: AbortSignal
 }
 
-/** `backup <destination> [--data-dir <dir>]`. */
-export async function backupCommand(args: string[], io: CommandIo): Promise<number> {
-  const parsed = parseArgs(args, ['--data-dir'])
-  if (parsed === 'help') return usage(io, BACKUP_USAGE, EXIT.ok)
-  if (typeof parsed === 'string' || parsed.positional.length !== 1) {
-    return usage(io, BACKUP_USAGE, EXIT.usage, typeof parsed === 'string' ? parsed : undefined)
-  }
-  // Without --data-dir, the server's configuration says where the data (and, for S3, the blobs) are.
-  let dataDirectory = parsed.options['--data-dir']
+/**
+ * `backup <destination> [--data-dir <dir>]`: a new aurora-backup-<time> folder in `destination`, taken while the
+ * server keeps running. Without `dataDir`, the server's configuration says where the data (and, for S3, the blobs) are.
+ */
+export async function backupCommand(args: { destination: string; dataDir?: string }, io: CommandIo): Promise<number> {
+  let dataDirectory = args.dataDir
   let cfg: Config | undefined
   if (!dataDirectory) {
     try {
@@ -67,7 +55,7 @@ export async function backupCommand(args: string[], io: CommandIo): Promise<numb
     dataDirectory = cfg.dataDirectory
   }
   dataDirectory = path.resolve(dataDirectory)
-  const destination = path.resolve(parsed.positional[0])
+  const destination = path.resolve(args.destination)
   io.out(`backing up ${dataDirectory} into ${destination}`)
   let blobs: BlobBackend | undefined
   try {
@@ -98,14 +86,9 @@ export async function backupCommand(args: string[], io: CommandIo): Promise<numb
   }
 }
 
-/** `restore <backup folder> <data directory>`. */
-export async function restoreCommand(args: string[], io: CommandIo): Promise<number> {
-  const parsed = parseArgs(args, [])
-  if (parsed === 'help') return usage(io, RESTORE_USAGE, EXIT.ok)
-  if (typeof parsed === 'string' || parsed.positional.length !== 2) {
-    return usage(io, RESTORE_USAGE, EXIT.usage, typeof parsed === 'string' ? parsed : undefined)
-  }
-  const [backupDir, dataDirectory] = parsed.positional.map((p) => path.resolve(p))
+/** `restore <backup folder> <data directory>`, with the server (old and new) stopped: fills an empty data directory. */
+export async function restoreCommand(args: { backup: string; dataDirectory: string }, io: CommandIo): Promise<number> {
+  const [backupDir, dataDirectory] = [args.backup, args.dataDirectory].map((p) => path.resolve(p))
   io.out(`restoring ${backupDir} into ${dataDirectory}`)
   try {
     const result = await restore({ backupDir, dataDirectory, onProgress: progressPrinter(io) })
@@ -144,27 +127,4 @@ function failure(io: CommandIo, what: string, err: unknown): number {
   }
   io.err(`aurora-locus ${what}: ${(err as Error).stack ?? String(err)}`)
   return EXIT.failed
-}
-
-function usage(io: CommandIo, text: string, code: number, problem?: string): number {
-  if (problem) io.err(problem)
-  ;(code === EXIT.ok ? io.out : io.err)(text.trimEnd())
-  return code
-}
-
-/** Positional arguments and `--name value` options from `allowed`; 'help', or a message for anything else. */
-function parseArgs(args: string[], allowed: string[]): { positional: string[]; options: Record<string, string> } | 'help' | string {
-  const positional: string[] = []
-  const options: Record<string, string> = {}
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]
-    if (arg === '--help' || arg === '-h') return 'help'
-    if (arg.startsWith('--')) {
-      if (!allowed.includes(arg)) return `unknown option ${arg}`
-      const value = args[++i]
-      if (value === undefined) return `${arg} needs a value`
-      options[arg] = value
-    } else positional.push(arg)
-  }
-  return { positional, options }
 }

@@ -36,16 +36,18 @@ export function normalizeServiceHandle(input: string, serviceDomains: readonly s
  * a DID): a service-domain handle under ensureServiceHandleRules, or any other domain whose DNS TXT / well-known
  * names `did` (`resolve`: the handle's DID, undefined when it does not resolve; a throw counts as not resolving).
  * Errors (400): InvalidHandle, HandleNotAvailable (reserved), InvalidRequest 'External handle did not resolve to DID'.
+ * `allowReserved`: the operator may give out reserved words (the reference's allowAnyValid, admin.updateAccountHandle).
  */
 export async function validateHandleForDid(
   input: string,
   did: string,
   serviceDomains: readonly string[],
   resolve: (handle: string) => Promise<string | undefined>,
+  { allowReserved = false } = {},
 ): Promise<string> {
   const handle = normalizeHandle(input)
   if (isUnderServiceDomain(handle, serviceDomains)) {
-    ensureServiceHandleRules(handle, serviceDomains)
+    ensureServiceHandleRules(handle, serviceDomains, allowReserved)
     return handle
   }
   const resolved = await resolve(handle).catch(() => undefined)
@@ -62,13 +64,13 @@ export function isUnderServiceDomain(handle: string, serviceDomains: readonly st
  * The rules for a handle under a service domain (the reference's ensureHandleServiceConstraints): one label of 3-18
  * characters before the domain (InvalidHandle), not a reserved word (HandleNotAvailable).
  */
-export function ensureServiceHandleRules(handle: string, serviceDomains: readonly string[]): void {
+export function ensureServiceHandleRules(handle: string, serviceDomains: readonly string[], allowReserved = false): void {
   const domain = serviceDomains.find((d) => handle.endsWith(d)) ?? ''
   const slug = handle.slice(0, handle.length - domain.length)
   if (slug.includes('.')) throw new InvalidRequestError('Invalid characters in handle', 'InvalidHandle')
   if (slug.length < 3) throw new InvalidRequestError('Handle too short', 'InvalidHandle')
   if (slug.length > 18) throw new InvalidRequestError('Handle too long', 'InvalidHandle')
-  if (RESERVED_SLUGS.has(slug)) throw new InvalidRequestError('Reserved handle', 'HandleNotAvailable')
+  if (!allowReserved && RESERVED_SLUGS.has(slug)) throw new InvalidRequestError('Reserved handle', 'HandleNotAvailable')
 }
 
 /** Whether `handle` is under one of this PDS's handle domains, or is one of them (the reference's `supportedHandle`). */

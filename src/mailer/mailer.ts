@@ -10,8 +10,11 @@ import { tokenMail, type MailContent, type TokenMailParams } from './templates.t
 /** A mail with a code: for whom, to which address, for what. */
 export type TokenMail = { purpose: EmailTokenPurpose; to: string; handle: string; token: string }
 
-/** Where a composed mail goes: an SMTP server, or the log. */
-type Transport = (mail: TokenMail & MailContent) => Promise<void>
+/** A composed mail: what it is for (logged), to whom, and its code if it carries one. */
+type OutgoingMail = MailContent & { purpose: string; to: string; token?: string }
+
+/** Where a composed mail goes: an SMTP server, or the log. `delivered`: whether an SMTP server took it. */
+type Transport = ((mail: OutgoingMail) => Promise<void>) & { delivers: boolean }
 
 // nodemailer's defaults wait up to 2 min for a connection and 10 min on a silent socket; a request waits on the send,
 // so a dead mail server should fail it sooner. Options in the URL's query (?socketTimeout=…) still win.
@@ -52,6 +55,16 @@ export class Mailer {
     const params: TokenMailParams = { token: mail.token, handle: mail.handle, service: this.service }
     await this.transport({ ...mail, ...tokenMail(mail.purpose, params) })
   }
+
+  /**
+   * A plain-text mail from the operator to an account's address (com.atproto.admin.sendEmail), sent as written.
+   * Resolves true once an SMTP server took it, false when there is none (then its text goes to the log); rejects when
+   * the SMTP server refused it.
+   */
+  async sendText(mail: { to: string; subject: string; text: string }): Promise<boolean> {
+    await this.transport({ purpose: 'operator_message', ...mail })
+    return this.transport.delivers
+  }
 }
 
 function smtpTransport(smtpUrl: string, from: string): Transport {
@@ -59,7 +72,7 @@ function smtpTransport(smtpUrl: string, from: string): Transport {
   // TLS works as is); smtps:// is TLS from the first byte. No attachments or remote content: nothing to fetch.
   // nodemailer is loaded on the first mail, not at startup: one transporter (and its connection pool) from then on.
   let transporter: Promise<import('nodemailer').Transporter> | undefined
-  return async ({ to, subject, text }) => {
+  const send = async ({ to, subject, text }: OutgoingMail) => {
     transporter ??= import('nodemailer').then(({ default: nodemailer }) =>
       nodemailer.createTransport({
         url: smtpUrl,
@@ -70,10 +83,13 @@ function smtpTransport(smtpUrl: string, from: string): Transport {
     )
     await (await transporter).sendMail({ from, to, subject, text })
   }
+  return Object.assign(send, { delivers: true })
 }
 
 function logTransport(log: Logger): Transport {
-  return async ({ to, purpose, subject, token }) => {
-    log.info({ mail: purpose, to, subject, token }, 'mail not sent (no SMTP server configured): its token is logged')
+  const send = async ({ to, purpose, subject, token, text }: OutgoingMail) => {
+    if (token) log.info({ mail: purpose, to, subject, token }, 'mail not sent (no SMTP server configured): its token is logged')
+    else log.info({ mail: purpose, to, subject, text }, 'mail not sent (no SMTP server configured): its text is logged')
   }
+  return Object.assign(send, { delivers: false })
 }

@@ -2,16 +2,11 @@
 // PDSs with the official sequence, resumably. `--help` for the options; exit codes in errors.ts (EXIT).
 import { parseMigrateArgs, USAGE } from './args.ts'
 import { EXIT, MigrateError } from './errors.ts'
-import { Output } from './output.ts'
-import { canPrompt, prompt } from './prompt.ts'
+import { exitWhenFlushed as exit, Output } from '../cli/output.ts'
+import { canPrompt, prompt } from '../cli/prompt.ts'
 import { runMigration } from './run.ts'
 
 const out = new Output(process.stdout, process.stderr)
-
-/** Exit once stdout and stderr are flushed: idle keep-alive sockets to the servers would hold the process. */
-function exit(code: number): void {
-  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
-}
 
 try {
   const args = parseMigrateArgs(process.argv.slice(2), process.env)

@@ -3,7 +3,7 @@
 import { AtpAgent, CredentialSession } from '@atproto/api'
 import type { MigrateArgs } from './args.ts'
 import { ask, MigrateError, type Side } from './errors.ts'
-import type { Output } from './output.ts'
+import type { Output } from '../cli/output.ts'
 import type { StateFile } from './state.ts'
 
 export type Peer = {

@@ -1,7 +1,4 @@
-// Failures as the user should read them: which server, what we were doing, what it said, and what to do about it.
-// Every XRPC call of the migration goes through `ask`, so no raw "fetch failed" or stack trace reaches the terminal.
-import { XRPCError } from '@atproto/api'
-import { describeNetworkError } from '../util/net.ts'
+// The migration's exit codes; its failures are explained as every command-line tool's are (src/cli/errors.ts).
 
 /** The command's exit codes; `--help` lists them. */
 export const EXIT = {
@@ -17,59 +14,4 @@ export const EXIT = {
   stopped: 4,
 } as const
 
-export class MigrateError extends Error {
-  readonly exitCode: number
-  /** The HTTP status of the refusal behind it, if a server answered (absent: unreachable, or not a server's). */
-  readonly status: number | undefined
-
-  constructor(message: string, exitCode: number = EXIT.failed, status?: number) {
-    super(message)
-    this.exitCode = exitCode
-    this.status = status
-  }
-
-  /** A server answered 4xx about this one request (not 401: a lost session is everyone's problem). */
-  get refused(): boolean {
-    return this.status !== undefined && this.status >= 400 && this.status < 500 && this.status !== 401
-  }
-}
-
-/** One side of the migration, as messages name it. */
-export type Side = { name: 'old PDS' | 'new PDS'; url: string }
-
-/** What to do about a refusal, by XRPC error name (or HTTP status when the name is generic). */
-export type Hints = Record<string, string>
-
-/**
- * Run one call against `side`; on failure throw a MigrateError such as
- * "the new PDS refused to create the account: InvalidInviteCode: No invite code provided → pass --invite-code" or
- * "cannot reach the old PDS at https://… while trying to sign in as alice.example.com: connect ECONNREFUSED …".
- * `doing` completes "refused to …" / "while …": e.g. "create the account".
- */
-export async function ask<T>(side: Side, doing: string, call: () => Promise<T>, hints: Hints = {}): Promise<T> {
-  try {
-    return await call()
-  } catch (err) {
-    throw explain(err, side, doing, hints)
-  }
-}
-
-export function explain(err: unknown, side: Side, doing: string, hints: Hints = {}): MigrateError {
-  if (err instanceof MigrateError) return err
-  if (err instanceof XRPCError && err.status > 2) {
-    const said = [err.error, err.message].filter((s, i, all) => s && all.indexOf(s) === i).join(': ')
-    const hint = hints[err.error] ?? hints[String(err.status)]
-    const verb = err.status >= 500 ? 'failed to' : 'refused to'
-    return new MigrateError(
-      `the ${side.name} (${side.url}) ${verb} ${doing}: ${said || `HTTP ${err.status}`}${hint ? ` → ${hint}` : ''}`,
-      EXIT.failed,
-      err.status,
-    )
-  }
-  if (err instanceof XRPCError && err.status === 2) {
-    return new MigrateError(`the ${side.name} (${side.url}) answered out of its lexicon while trying to ${doing}: ${err.message}`)
-  }
-  // XRPCError status 1 (no response) wraps undici's "fetch failed", whose cause says what really happened.
-  const cause = err instanceof XRPCError && err.cause ? err.cause : err
-  return new MigrateError(`cannot reach the ${side.name} at ${side.url} while trying to ${doing}: ${describeNetworkError(cause)}`)
-}
+export { ask, CliError as MigrateError, explain, type Hints, type Side } from '../cli/errors.ts'

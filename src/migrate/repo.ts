@@ -4,7 +4,7 @@
 // replaces the repo there.
 import { ask } from './errors.ts'
 import { accountStatus, type Migration } from './context.ts'
-import { formatBytes } from './output.ts'
+import { formatBytes } from '../cli/output.ts'
 
 /** Figures kept in the state file: the old repo's revision, records indexed on the new PDS, CAR size (bytes). */
 export type RepoFigures = { oldRev: string; records: number; bytes: number }

@@ -6,8 +6,9 @@
 import { EventEmitter } from 'node:events'
 import type { Config } from '../config/index.ts'
 import type { Logger } from '../logger.ts'
-import { describeNetworkError, isLocalOrIp } from '../util/net.ts'
+import { isLocalOrIp } from '../util/net.ts'
 import { realClock, type Clock } from './clock.ts'
+import { requestCrawl, type CrawlOutcome } from './request-crawl.ts'
 
 export type RelayTiming = {
   /** After writes: at most one request per relay per this interval (the first write goes at once). */
@@ -77,7 +78,6 @@ export type RelayNotifierOptions = {
 
 type RelayState = {
   url: string
-  endpoint: string
   inFlight: Promise<void> | null
   abort: AbortController | null
   /** A trigger that arrived during the request in flight, replayed when it ends. */
@@ -134,7 +134,6 @@ export class RelayNotifier extends EventEmitter<{ attempt: [CrawlAttempt] }> {
     this.relays = this.active
       ? fed.relayUrls.map((url) => ({
           url,
-          endpoint: new URL('/xrpc/com.atproto.sync.requestCrawl', url).toString(),
           inFlight: null,
           abort: null,
           wanted: null,
@@ -274,21 +273,10 @@ export class RelayNotifier extends EventEmitter<{ attempt: [CrawlAttempt] }> {
     }, this.timing.requestTimeoutMs)
     this.log.info({ relay: r.url, hostname: this.hostname, reason }, 'requestCrawl: asking relay to crawl us')
 
-    let outcome: { ok: boolean; status?: number; error?: string }
+    let outcome: CrawlOutcome
     try {
-      const res = await this.fetch(r.endpoint, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': this.userAgent },
-        body: JSON.stringify({ hostname: this.hostname }),
-        signal: abort.signal,
-      })
-      const text = await res.text()
-      outcome = res.ok ? { ok: true, status: res.status } : { ok: false, status: res.status, error: describeHttpError(res.status, text) }
-    } catch (err) {
-      outcome = {
-        ok: false,
-        error: timedOut ? `no answer within ${this.timing.requestTimeoutMs / 1000} s` : describeNetworkError(err),
-      }
+      outcome = await requestCrawl(r.url, this.hostname, { fetch: this.fetch, signal: abort.signal, userAgent: this.userAgent })
+      if (timedOut && !outcome.ok) outcome = { ok: false, error: `no answer within ${this.timing.requestTimeoutMs / 1000} s` }
     } finally {
       this.clock.clearTimeout(timeout)
       r.abort = null
@@ -341,15 +329,4 @@ export class RelayNotifier extends EventEmitter<{ attempt: [CrawlAttempt] }> {
 
 export function createRelayNotifier(opts: RelayNotifierOptions): RelayNotifier {
   return new RelayNotifier(opts)
-}
-
-function describeHttpError(status: number, text: string): string {
-  let detail = text.trim().slice(0, 200)
-  try {
-    const body = JSON.parse(text) as { error?: unknown; message?: unknown }
-    if (typeof body.error === 'string') {
-      detail = typeof body.message === 'string' ? `${body.error}: ${body.message}` : body.error
-    }
-  } catch {}
-  return detail ? `HTTP ${status} ${detail}` : `HTTP ${status}`
 }

@@ -18,3 +18,7 @@ export const queryInt = (min: number, max: number) => z.coerce.number().int().mi
 
 /** A boolean query parameter: only "true" and "false". */
 export const queryBool = z.enum(['true', 'false']).transform((s) => s === 'true')
+
+/** A repeated query parameter (`?dids=a&dids=b`) of `min` to `max` items: an array, also when given once (a string then). */
+export const queryList = <T extends z.ZodType>(item: T, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(item).min(min).max(max))

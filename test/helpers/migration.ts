@@ -3,9 +3,10 @@
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { AtpAgent } from '@atproto/api'
+import { ROOT, runCli, type CliRun } from './cli.ts'
 import { png } from './images.ts'
 
-const ROOT = path.resolve(import.meta.dirname, '../..')
+export type { CliRun }
 
 export type SeededAccount = {
   did: string
@@ -72,33 +73,13 @@ export async function recordCids(pdsUrl: string, did: string): Promise<Map<strin
   return out
 }
 
-export type CliRun = { code: number | null; stdout: string; stderr: string }
 
 /**
  * Run `node src/migrate/cli.ts …args` in `cwd` (where its state file goes) with no terminal, wait for it to exit
  * (within `timeoutMs`), and give back its exit code and output.
  */
 export function runMigrateCli(args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliRun> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'src/migrate/cli.ts'), ...args], {
-    cwd: opts.cwd,
-    env: { PATH: process.env.PATH, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (c) => (stdout += c))
-  child.stderr.on('data', (c) => (stderr += c))
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`migrate did not exit within ${opts.timeoutMs ?? 120_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
-    }, opts.timeoutMs ?? 120_000)
-    // 'close' rather than 'exit': it comes once the pipes are drained too.
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
+  return runCli('src/migrate/cli.ts', args, opts)
 }
 
 export type TerminalRun = {

@@ -2,15 +2,14 @@ import { z } from 'zod'
 import { carFile } from '../../../../protocol/car.ts'
 import { InvalidRequestError } from '../../../../xrpc/errors.ts'
 import { RawOutput, defineMethod } from '../../../../xrpc/method.ts'
-import { did } from '../../../../xrpc/schemas.ts'
+import { did, queryList } from '../../../../xrpc/schemas.ts'
 import { CAR_TYPE, availableRepo, cid } from './util.ts'
 
 /** The asked blocks of one repo as a root-less CAR; any CID the repo does not hold fails the whole request. */
 export default defineMethod({
   params: z.object({
     did,
-    // A repeated query parameter arrives as an array, a single one as a string.
-    cids: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(cid).min(1)),
+    cids: queryList(cid, 1),
   }),
   handler: ({ ctx, auth, params }) => {
     availableRepo(ctx, auth, params.did)

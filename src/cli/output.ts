@@ -1,6 +1,7 @@
-// What the migration prints: plain lines, one per finished step (✔ done, ⚠ done with a caveat, ✖ failed, … waiting
-// on the user), and a meter for long transfers. On a terminal the meter redraws one line in place; otherwise (a log,
-// a test reading a pipe) it prints a line at most every `everyMs`, and always the last one.
+// What the command-line tools print (npm run migrate, npm run admin): plain lines, one per finished step (✔ done,
+// ⚠ done with a caveat, ✖ failed, … waiting on the user), a meter for long transfers and a counter for long listings.
+// On a terminal a meter or counter redraws one line in place; otherwise (a log, a test reading a pipe) it prints a
+// line at most every `everyMs`.
 
 export type Writer = { write: (text: string) => unknown; isTTY?: boolean }
 
@@ -28,6 +29,28 @@ export class Output {
   }
   fail(text: string): void {
     this.err.write(`✖ ${text}\n`)
+  }
+
+  /**
+   * A counter of long work on the error stream, so that a listing on stdout stays clean: `update(n)` shows
+   * `label: n` once the work has taken `everyMs`, then at most every `everyMs` (100 ms on a terminal); `done()`
+   * clears it on a terminal (elsewhere the lines printed stay). Work done sooner prints nothing.
+   */
+  progress(label: string, everyMs = 1000): { update: (count: number) => void; done: () => void } {
+    const err = this.err
+    let lastShown = 0
+    const started = Date.now()
+    return {
+      update: (count) => {
+        const now = Date.now()
+        if (now - started < everyMs || now - lastShown < (err.isTTY ? 100 : everyMs)) return
+        lastShown = now
+        err.write(err.isTTY ? `\r\x1b[K… ${label}: ${count}` : `… ${label}: ${count}\n`)
+      },
+      done: () => {
+        if (err.isTTY && lastShown) err.write('\r\x1b[K')
+      },
+    }
   }
 
   /** A meter for `label`: call `update` as work proceeds and `finish` once; see TransferMeter. */
@@ -98,4 +121,12 @@ export function formatBytes(n: number): string {
 /** `bytes` over `seconds` as `… /s`; an instant transfer counts as taking a millisecond. */
 export function formatRate(bytes: number, seconds: number): string {
   return `${formatBytes(Math.round(bytes / Math.max(seconds, 0.001)))}/s`
+}
+
+/**
+ * End the process with `code` once stdout and stderr are flushed: idle keep-alive sockets to the servers a tool
+ * talked to would otherwise hold it open for seconds.
+ */
+export function exitWhenFlushed(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
 }
