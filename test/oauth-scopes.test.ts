@@ -167,7 +167,7 @@ function oauthCredentials(scope: string): OAuthCredentials {
   return { type: 'oauth', did: 'did:plc:x', clientId: 'https://app.example/client-metadata.json', permissions: permissionsOf(scope) }
 }
 
-describe('DPoP credentials on a server without an OAuth provider', () => {
+describe('DPoP credentials that cannot be verified', () => {
   let plc: TestPlc
   let pds: TestPds
 
@@ -175,13 +175,14 @@ describe('DPoP credentials on a server without an OAuth provider', () => {
   after(() => stopServers({ plc, pds }))
 
   it('answers each kind of route as the reference does, never with a 500', async () => {
+    const BAD_PROOF = { status: 401, error: 'invalid_dpop_proof', message: 'Failed to verify DPoP proof: Invalid Compact JWS' }
     const dpop = { authorization: 'DPoP x', dpop: 'not-a-proof' }
     const cases: [string, { status: number; error: string; message: string }, Parameters<typeof xrpc>[2]?][] = [
-      // a method taking a login: the credential type is not one this server can check
-      ['com.atproto.server.getSession', { status: 400, error: 'InvalidToken', message: 'Unexpected authorization type' }],
-      ['com.atproto.repo.createRecord', { status: 400, error: 'InvalidToken', message: 'Unexpected authorization type' }, { body: {} }],
+      // a method taking a login: the proof is checked first (the reference's answer, word for word)
+      ['com.atproto.server.getSession', BAD_PROOF],
+      ['com.atproto.repo.createRecord', BAD_PROOF, { body: {} }],
       // forwarded methods take the same credentials
-      ['app.bsky.feed.getTimeline', { status: 400, error: 'InvalidToken', message: 'Unexpected authorization type' }, { headers: { 'atproto-proxy': 'did:web:appview.example#bsky_appview' } }],
+      ['app.bsky.feed.getTimeline', BAD_PROOF, { headers: { 'atproto-proxy': 'did:web:appview.example#bsky_appview' } }],
       // the reference's header parsing: exactly "<type> <token>"
       ['com.atproto.server.getSession', { status: 400, error: 'InvalidToken', message: 'Malformed authorization header' }, { headers: { authorization: 'DPoP a b' } }],
       ['com.atproto.server.getSession', { status: 400, error: 'InvalidToken', message: 'Malformed authorization header' }, { headers: { authorization: 'dpop' } }],
@@ -194,6 +195,7 @@ describe('DPoP credentials on a server without an OAuth provider', () => {
     for (const [nsid, expected, opts] of cases) {
       const res = await xrpc(pds, nsid, { ...opts, headers: { ...dpop, ...opts?.headers } })
       assert.deepEqual({ status: res.status, ...res.body }, expected, `${nsid} ${JSON.stringify(opts ?? {})}`)
+      if (expected === BAD_PROOF) assert.match(res.headers.get('www-authenticate') ?? '', /^DPoP .*error="invalid_dpop_proof"/)
     }
   })
 
