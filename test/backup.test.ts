@@ -244,6 +244,25 @@ describe('backup and restore', () => {
     assert.match(res.stderr, /is not empty/)
   })
 
+  it('--json: backup and restore each print one JSON document (for scripts), failures stay on stderr', async () => {
+    const made = await cli('backup', path.join(tmp, 'backups-json'), '--data-dir', old.dataDir, '--json')
+    assert.equal(made.code, 0, made.stderr)
+    const backedUp = JSON.parse(made.stdout)
+    assert.ok(existsSync(path.join(backedUp.path, 'manifest.json')), made.stdout)
+    assert.equal(backedUp.manifest.counts.accounts, WRITERS)
+    const target = path.join(tmp, 'restored-json')
+    const res = await cli('restore', backedUp.path, target, '--json')
+    assert.equal(res.code, 0, res.stderr)
+    const restoredJson = JSON.parse(res.stdout)
+    assert.equal(restoredJson.dataDirectory, target)
+    assert.equal(restoredJson.manifest.snapshot.lastSeq, backedUp.manifest.snapshot.lastSeq)
+    assert.ok(restoredJson.events.first > restoredJson.seqFloor, res.stdout)
+    const refused = await cli('restore', backedUp.path, target, '--json')
+    assert.equal(refused.code, 4)
+    assert.equal(refused.stdout, '')
+    assert.match(refused.stderr, /is not empty/)
+  })
+
   it('refuses a truncated, corrupt or unfinished backup and leaves the data directory empty', async () => {
     const damaged = (name: string, harm: (dir: string) => void) => {
       const dir = path.join(tmp, `damaged-${name}`)
