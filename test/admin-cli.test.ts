@@ -155,6 +155,22 @@ describe('npm run admin', () => {
     assert.match(away.stderr, new RegExp(`^✖ cannot reach the PDS at http://127\\.0\\.0\\.1:${closed} while trying to .*ECONNREFUSED`))
   })
 
+  it('a data directory that is not the server\'s: the refusal says so instead of blaming the password', async () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'aurora-admin-elsewhere-'))
+    try {
+      const run = await runCli('src/admin.ts', ['account', 'list'], {
+        cwd: ROOT,
+        env: { PDS_PORT: env.PDS_PORT, PDS_DATA_DIRECTORY: elsewhere },
+        timeoutMs: 30_000,
+      })
+      assert.equal(run.code, 3, show(run))
+      assert.match(run.stderr, new RegExp(`refused the admin password .*→ ${elsewhere} holds no server database, so its ` +
+        `secrets\\.json is not the server's: set PDS_DATA_DIRECTORY to the server's data directory, or pass --password\\n$`))
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true })
+    }
+  })
+
   it('blobs migrate-to-s3 on a data directory without a database: one clear line, exit 1', async () => {
     const empty = mkdtempSync(path.join(os.tmpdir(), 'aurora-admin-nodb-'))
     try {
