@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
@@ -250,6 +250,11 @@ describe('backup and restore', () => {
     const backedUp = JSON.parse(made.stdout)
     assert.ok(existsSync(path.join(backedUp.path, 'manifest.json')), made.stdout)
     assert.equal(backedUp.manifest.counts.accounts, WRITERS)
+    // The data directory's files are its owner's only (README "Running it"); so are their copies, and nothing else.
+    assert.deepEqual(readdirSync(backedUp.path).sort(), ['blobs', 'manifest.json', 'pds.sqlite', 'secrets.json'])
+    for (const name of ['manifest.json', 'pds.sqlite', 'secrets.json']) {
+      assert.equal(statSync(path.join(backedUp.path, name)).mode & 0o777, 0o600, name)
+    }
     const target = path.join(tmp, 'restored-json')
     const res = await cli('restore', backedUp.path, target, '--json')
     assert.equal(res.code, 0, res.stderr)
