@@ -244,6 +244,19 @@ describe('backup and restore', () => {
     assert.match(res.stderr, /is not empty/)
   })
 
+  it('a stopped restore (Ctrl-C) leaves the data directory empty, so the next attempt is not refused', async () => {
+    const target = path.join(tmp, 'stopped')
+    const ctrlC = new AbortController()
+    const onProgress = (p: { phase: string }) => {
+      if (p.phase === 'files') ctrlC.abort()
+    }
+    const err = await refusal(restore({ backupDir: backupPath, dataDirectory: target, signal: ctrlC.signal, onProgress }))
+    assert.equal(err.kind, 'aborted')
+    assert.deepEqual(readdirSync(target), [])
+    const again = await restore({ backupDir: backupPath, dataDirectory: target })
+    assert.equal(again.manifest.counts.accounts, WRITERS)
+  })
+
   it('--json: backup and restore each print one JSON document (for scripts), failures stay on stderr', async () => {
     const made = await cli('backup', path.join(tmp, 'backups-json'), '--data-dir', old.dataDir, '--json')
     assert.equal(made.code, 0, made.stderr)

@@ -94,7 +94,7 @@ export async function restoreCommand(args: { backup: string; dataDirectory: stri
   const [backupDir, dataDirectory] = [args.backup, args.dataDirectory].map((p) => path.resolve(p))
   io.out(`restoring ${backupDir} into ${dataDirectory}`)
   try {
-    const result = await restore({ backupDir, dataDirectory, onProgress: progressPrinter(io) })
+    const result = await restore({ backupDir, dataDirectory, onProgress: progressPrinter(io), signal: io.signal })
     if (io.result) io.result({ dataDirectory, ...result })
     else io.out(
       `restored: the state of ${result.manifest.createdAt} (${result.manifest.counts.accounts} accounts, ` +
