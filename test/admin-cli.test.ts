@@ -4,8 +4,11 @@
 // as the server's (PDS_PORT, PDS_DATA_DIRECTORY: a localhost server keeps its secrets there).
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { runCli, ROOT, type CliRun } from './helpers/cli.ts'
 import { createUser, freePort, startServers, stopServers, type TestPds } from './helpers/pds.ts'
@@ -150,6 +153,37 @@ describe('npm run admin', () => {
     assert.match(wrong.stderr, /^✖ the PDS \(http:\/\/127\.0\.0\.1:\d+\) refused the admin password .*→ check --password or PDS_ADMIN_PASSWORD\n$/)
     assert.equal(away.code, 1, show(away))
     assert.match(away.stderr, new RegExp(`^✖ cannot reach the PDS at http://127\\.0\\.0\\.1:${closed} while trying to .*ECONNREFUSED`))
+  })
+
+  it('a data directory that is not the server\'s: the refusal says so instead of blaming the password', async () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'aurora-admin-elsewhere-'))
+    try {
+      const run = await runCli('src/admin.ts', ['account', 'list'], {
+        cwd: ROOT,
+        env: { PDS_PORT: env.PDS_PORT, PDS_DATA_DIRECTORY: elsewhere },
+        timeoutMs: 30_000,
+      })
+      assert.equal(run.code, 3, show(run))
+      assert.match(run.stderr, new RegExp(`refused the admin password .*→ ${elsewhere} holds no server database, so its ` +
+        `secrets\\.json is not the server's: set PDS_DATA_DIRECTORY to the server's data directory, or pass --password\\n$`))
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true })
+    }
+  })
+
+  it('blobs migrate-to-s3 on a data directory without a database: one clear line, exit 1', async () => {
+    const empty = mkdtempSync(path.join(os.tmpdir(), 'aurora-admin-nodb-'))
+    try {
+      const run = await runCli('src/admin.ts', ['blobs', 'migrate-to-s3'], {
+        cwd: ROOT,
+        env: { PDS_DATA_DIRECTORY: empty, PDS_BLOBSTORE_S3_BUCKET: 'aurora-blobs' },
+        timeoutMs: 30_000,
+      })
+      assert.equal(run.code, 1, show(run))
+      assert.equal(run.stderr, `✖ no database at ${path.join(empty, 'pds.sqlite')}: is PDS_DATA_DIRECTORY the server's?\n`)
+    } finally {
+      rmSync(empty, { recursive: true, force: true })
+    }
   })
 
   it('request-crawl: each relay given is asked with our hostname; one refusing is exit 1', async () => {

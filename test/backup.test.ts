@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
@@ -242,6 +242,43 @@ describe('backup and restore', () => {
     const res = await cli('restore', backupPath, target)
     assert.equal(res.code, 4)
     assert.match(res.stderr, /is not empty/)
+  })
+
+  it('a stopped restore (Ctrl-C) leaves the data directory empty, so the next attempt is not refused', async () => {
+    const target = path.join(tmp, 'stopped')
+    const ctrlC = new AbortController()
+    const onProgress = (p: { phase: string }) => {
+      if (p.phase === 'files') ctrlC.abort()
+    }
+    const err = await refusal(restore({ backupDir: backupPath, dataDirectory: target, signal: ctrlC.signal, onProgress }))
+    assert.equal(err.kind, 'aborted')
+    assert.deepEqual(readdirSync(target), [])
+    const again = await restore({ backupDir: backupPath, dataDirectory: target })
+    assert.equal(again.manifest.counts.accounts, WRITERS)
+  })
+
+  it('--json: backup and restore each print one JSON document (for scripts), failures stay on stderr', async () => {
+    const made = await cli('backup', path.join(tmp, 'backups-json'), '--data-dir', old.dataDir, '--json')
+    assert.equal(made.code, 0, made.stderr)
+    const backedUp = JSON.parse(made.stdout)
+    assert.ok(existsSync(path.join(backedUp.path, 'manifest.json')), made.stdout)
+    assert.equal(backedUp.manifest.counts.accounts, WRITERS)
+    // The data directory's files are its owner's only (README "Running it"); so are their copies, and nothing else.
+    assert.deepEqual(readdirSync(backedUp.path).sort(), ['blobs', 'manifest.json', 'pds.sqlite', 'secrets.json'])
+    for (const name of ['manifest.json', 'pds.sqlite', 'secrets.json']) {
+      assert.equal(statSync(path.join(backedUp.path, name)).mode & 0o777, 0o600, name)
+    }
+    const target = path.join(tmp, 'restored-json')
+    const res = await cli('restore', backedUp.path, target, '--json')
+    assert.equal(res.code, 0, res.stderr)
+    const restoredJson = JSON.parse(res.stdout)
+    assert.equal(restoredJson.dataDirectory, target)
+    assert.equal(restoredJson.manifest.snapshot.lastSeq, backedUp.manifest.snapshot.lastSeq)
+    assert.ok(restoredJson.events.first > restoredJson.seqFloor, res.stdout)
+    const refused = await cli('restore', backedUp.path, target, '--json')
+    assert.equal(refused.code, 4)
+    assert.equal(refused.stdout, '')
+    assert.match(refused.stderr, /is not empty/)
   })
 
   it('refuses a truncated, corrupt or unfinished backup and leaves the data directory empty', async () => {

@@ -43,9 +43,12 @@ export class AdminClient {
   readonly url: string
   private readonly side: Side
   private readonly authorization: string
+  /** What to check when the server refuses the password (where the password came from). */
+  private readonly passwordHint: string
 
-  constructor(url: string, password: string) {
+  constructor(url: string, password: string, passwordHint = 'check --password or PDS_ADMIN_PASSWORD') {
     this.url = url
+    this.passwordHint = passwordHint
     this.side = { name: 'PDS', url }
     this.authorization = 'Basic ' + Buffer.from(`admin:${password}`).toString('base64')
   }
@@ -96,7 +99,7 @@ export class AdminClient {
     } catch (err) {
       if (err instanceof CliError && err.status === 401) {
         throw new CliError(
-          `the PDS (${this.url}) refused the admin password while trying to ${doing} → check --password or PDS_ADMIN_PASSWORD`,
+          `the PDS (${this.url}) refused the admin password while trying to ${doing} → ${this.passwordHint}`,
           EXIT.auth,
           401,
         )

@@ -1,5 +1,7 @@
 // One `npm run admin` run: parse the command line, build what the command works with (lazily: a command that needs
 // no server never reads the admin password), run it, and turn any failure into its message and exit code.
+import { existsSync } from 'node:fs'
+import path from 'node:path'
 import { CliError } from '../cli/errors.ts'
 import type { Output } from '../cli/output.ts'
 import { ConfigError, type Config } from '../config/index.ts'
@@ -37,6 +39,7 @@ export async function runAdmin(opts: AdminRunOptions): Promise<number> {
         (client ??= new AdminClient(
           invocation.url ? serverUrl(invocation.url) : localUrl(config()),
           invocation.password ?? config().secrets.adminPassword,
+          invocation.password === undefined ? passwordHint(config()) : undefined,
         )),
     }
     await invocation.command.run(ctx, invocation.positionals, invocation.options)
@@ -58,6 +61,18 @@ function loadConfig(load: () => Config): Config {
     if (!(err instanceof ConfigError)) throw err
     throw new CliError(`bad configuration: ${err.message} (or pass --url and --password)`, EXIT.usage)
   }
+}
+
+/**
+ * A localhost server's password is the one in its data directory's secrets.json; a data directory without a database
+ * is not the server's (the configuration just generated a password there), the likely reason for a refusal.
+ */
+function passwordHint(cfg: Config): string | undefined {
+  if (cfg.hostname !== 'localhost' || existsSync(path.join(cfg.dataDirectory, 'pds.sqlite'))) return undefined
+  return (
+    `${cfg.dataDirectory} holds no server database, so its secrets.json is not the server's: set PDS_DATA_DIRECTORY ` +
+    `to the server's data directory, or pass --password`
+  )
 }
 
 /** Where the server listens on this machine: its bind address (loopback for a wildcard one) and port. */

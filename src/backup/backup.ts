@@ -2,7 +2,7 @@
 // blobs that copy knows of, and a manifest, in a folder that gets its final name only once all of it is on disk.
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import Database from 'better-sqlite3'
@@ -177,6 +177,8 @@ async function copyDatabase(source: Db, dest: string, separateConnection: boolea
       },
     })
     opts.onProgress?.({ phase: 'database', pagesDone: done.totalPages, pagesTotal: done.totalPages })
+    // SQLite creates the copy with the umask's mode; it holds what the data directory keeps private.
+    await chmod(dest, PRIVATE_FILE_MODE)
     return stepStartedAt
   } catch (err) {
     if (err instanceof BackupError) throw err
@@ -200,7 +202,9 @@ type Snapshot = {
 
 /** What the copy holds, read from the copy itself: its state is the backup's, whatever the server did since. */
 function readSnapshot(file: string, takenAt: string): Snapshot {
-  const db = new Database(file, { readonly: true, fileMustExist: true })
+  // Not read-only: the copy is in WAL mode, and only a connection that may write removes its -wal and -shm on close
+  // (a read-only one would leave them in the backup).
+  const db = new Database(file, { fileMustExist: true })
   try {
     const one = (sql: string) => (db.prepare(sql).pluck().get() as number | null) ?? 0
     const blobs = db.prepare('SELECT did, cid, size FROM blob ORDER BY did, cid').all() as BlobRow[]

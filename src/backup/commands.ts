@@ -35,6 +35,8 @@ export type CommandIo = {
   /** The server's configuration, read only when the data directory is not given. */
   config: () => Config
   signal?: AbortSignal
+  /** `--json`: the outcome as one document, given here instead of the closing lines for people. */
+  result?: (value: object) => void
 }
 
 /**
@@ -72,7 +74,8 @@ export async function backupCommand(args: { destination: string; dataDir?: strin
       onProgress: progressPrinter(io),
     })
     const m = result.manifest
-    io.out(
+    if (io.result) io.result(result)
+    else io.out(
       `backup written: ${result.path}\n` +
         `  snapshot at ${m.createdAt}, last seq ${m.snapshot.lastSeq}; ${m.counts.accounts} accounts, ` +
         `${m.counts.records} records, ${m.counts.blobs} blobs (${result.linkedBlobs} hard-linked, ${result.copiedBlobs} copied)`,
@@ -91,8 +94,9 @@ export async function restoreCommand(args: { backup: string; dataDirectory: stri
   const [backupDir, dataDirectory] = [args.backup, args.dataDirectory].map((p) => path.resolve(p))
   io.out(`restoring ${backupDir} into ${dataDirectory}`)
   try {
-    const result = await restore({ backupDir, dataDirectory, onProgress: progressPrinter(io) })
-    io.out(
+    const result = await restore({ backupDir, dataDirectory, onProgress: progressPrinter(io), signal: io.signal })
+    if (io.result) io.result({ dataDirectory, ...result })
+    else io.out(
       `restored: the state of ${result.manifest.createdAt} (${result.manifest.counts.accounts} accounts, ` +
         `${result.blobs} blobs); what was written after that is not in it\n` +
         `  firehose: seq jumped from ${result.manifest.snapshot.lastSeq} to above ${result.seqFloor}; ` +

@@ -35,6 +35,8 @@ export type RestoreOptions = {
   /** Where the server will run: missing, or an empty folder. */
   dataDirectory: string
   onProgress?: (progress: RestoreProgress) => void
+  /** Stops the restore between two files (Ctrl-C): BackupError 'aborted', the data directory left as it was found. */
+  signal?: AbortSignal
   /** The clock of the seq jump, epoch ms. */
   now?: () => number
 }
@@ -55,7 +57,10 @@ export type RestoreResult = {
  * file system error as it is. On failure the data directory is left as it was found.
  */
 export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
-  const { backupDir, dataDirectory, onProgress } = opts
+  const { backupDir, dataDirectory, onProgress, signal } = opts
+  const goOn = () => {
+    if (signal?.aborted) throw new BackupError('aborted', `the restore was stopped; ${dataDirectory} is as it was`)
+  }
   await assertEmpty(dataDirectory)
   const manifest = await readManifest(backupDir)
   mkdirPrivate(dataDirectory)
@@ -65,6 +70,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   try {
     for (const entry of manifest.files) {
       onProgress?.({ phase: 'files', file: entry.path })
+      goOn()
       await copyChecked(backupDir, work, entry)
     }
     const dbFile = path.join(work, DB_FILE)
@@ -72,10 +78,12 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     const missing = new Set(manifest.missingBlobs.map((b) => `${b.did}/${b.cid}`))
     let done = 0
     for (const blob of blobs) {
+      goOn()
       if (!missing.has(`${blob.did}/${blob.cid}`)) await copyBlob(backupDir, work, blob)
       done++
       if (done % 100 === 0 || done === blobs.length) onProgress?.({ phase: 'blobs', done, total: blobs.length })
     }
+    goOn()
     const seqFloor = seqFloorAfterRestore(manifest.snapshot.lastSeq, manifest.createdAt, (opts.now ?? Date.now)())
     const events = sequenceRestore(dbFile, seqFloor, (accounts) => onProgress?.({ phase: 'events', accounts }))
     await moveIntoPlace(work, dataDirectory)

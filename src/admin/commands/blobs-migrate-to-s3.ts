@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { BlobIndex } from '../../blob/blob-index.ts'
@@ -19,7 +20,9 @@ export const blobsMigrateToS3: Command = {
     const cfg = ctx.config()
     if (!cfg.blobstoreS3) throw new CliError('set PDS_BLOBSTORE_S3_BUCKET (and its neighbours, README "Blobs on S3") first', EXIT.usage)
     // Read-only beside the running server: WAL lets it read a consistent view while the server writes.
-    const db = new Database(path.join(cfg.dataDirectory, 'pds.sqlite'), { readonly: true, fileMustExist: true })
+    const dbFile = path.join(cfg.dataDirectory, 'pds.sqlite')
+    if (!existsSync(dbFile)) throw new CliError(`no database at ${dbFile}: is PDS_DATA_DIRECTORY the server's?`, EXIT.failed)
+    const db = new Database(dbFile, { readonly: true, fileMustExist: true })
     const s3 = await S3BlobBackend.create(cfg.blobstoreS3)
     const progress = ctx.json ? undefined : ctx.out.progress('blobs looked at')
     try {
