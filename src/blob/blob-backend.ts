@@ -24,9 +24,9 @@ export interface BlobBackend {
   deleteAll(did: string): Promise<void>
   /**
    * At start, before requests: drop temporary objects a crash or kill left behind. Only safe then, because one
-   * server process owns the store. Returns how many went.
+   * server process owns the store. Returns how many went. `signal`: give up (reject) when it aborts.
    */
-  sweepTemp(): Promise<number>
+  sweepTemp(signal?: AbortSignal): Promise<number>
   /** Release sockets (shutdown). */
   close(): void
 }

@@ -20,6 +20,8 @@ import type { BlobIndex } from './blob-index.ts'
 import { blobMimeType, SNIFF_BYTES } from './mime-type.ts'
 
 const SHA256_CODE = 0x12
+/** How long the start waits for the store to list and delete unfinished uploads. */
+const STARTUP_SWEEP_MS = 5000
 /** Uploads no record has used after this long are deleted. */
 export const TEMP_BLOB_TTL_MS = 60 * 60 * 1000
 
@@ -61,8 +63,9 @@ export class BlobStore {
    * process owns the store, so no temporary object can still be in use then.
    */
   async sweepTemp(): Promise<void> {
-    // A store that is down now only delays this to the next start; the server starts and serves what it can.
-    const swept = await this.backend.sweepTemp().catch((err) => {
+    // A store that is down or slow now only delays this to the next start (at most 5 s of it): the server starts and
+    // serves what it can.
+    const swept = await this.backend.sweepTemp(AbortSignal.timeout(STARTUP_SWEEP_MS)).catch((err) => {
       this.log.error({ err, store: this.backend.kind }, 'blob store unreachable at start: blob uploads and reads fail until it answers')
       return 0
     })

@@ -41,7 +41,8 @@ export class S3BlobBackend implements BlobBackend {
       forcePathStyle: settings.forcePathStyle,
       // A copy: the SDK writes bookkeeping into the credentials object, and the config's is frozen.
       credentials: settings.credentials && { ...settings.credentials },
-      requestHandler: { connectionTimeout: 5000, requestTimeout: settings.requestTimeoutMs },
+      // throwOnRequestTimeout: without it this SDK only warns when a store stops answering, and the request hangs.
+      requestHandler: { connectionTimeout: 5000, requestTimeout: settings.requestTimeoutMs, throwOnRequestTimeout: true },
     })
   }
 
@@ -136,22 +137,22 @@ export class S3BlobBackend implements BlobBackend {
     await this.deletePrefix(`blocks/${did}/`)
   }
 
-  async sweepTemp(): Promise<number> {
-    return this.deletePrefix('tmp/')
+  async sweepTemp(signal?: AbortSignal): Promise<number> {
+    return this.deletePrefix('tmp/', signal)
   }
 
   /** Every object under `prefix`, a listing page (≤ 1000, the DeleteObjects limit) at a time. Returns how many. */
-  private async deletePrefix(prefix: string): Promise<number> {
+  private async deletePrefix(prefix: string, abortSignal?: AbortSignal): Promise<number> {
     let deleted = 0
     let token: string | undefined
     do {
       const page = await this.call('list objects', () =>
-        this.client.send(new this.sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token })),
+        this.client.send(new this.sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal }),
       )
       const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []))
       if (keys.length) {
         await this.call('delete objects', () =>
-          this.client.send(new this.sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } })),
+          this.client.send(new this.sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }), { abortSignal }),
         )
         deleted += keys.length
       }
