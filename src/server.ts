@@ -198,8 +198,6 @@ export async function startServer(cfg: Config, log: Logger, opts: ContextOptions
     )
   }
   for (const w of startupWarnings(cfg)) log.warn({ warning: w.id }, w.message)
-  // The OAuth provider's modules load now that we listen, not before (a failure is logged by it).
-  ctx.oauth.provider().catch(() => {})
   const stopMaintenance = startMaintenance(ctx, db)
   // Tell the relays we are here (a no-op unless PDS_FEDERATION_ENABLED), and again if every subscriber goes away.
   ctx.relay.start()

@@ -1,7 +1,8 @@
 // The OAuth authorization server: @atproto/oauth-provider (the reference PDS's library, with its sign-in, consent and
 // account pages) over Aurora's stores. The stores are built with the other services; the provider's modules take
-// about a second to load, so the provider itself (build-provider.ts) is loaded once the server listens, not before.
-// Its routes and token checks wait for it; nothing else does.
+// about a second and ~40 MiB to load, so the provider itself (build-provider.ts) is loaded by the first request that
+// needs it (an OAuth route, or an XRPC call with an OAuth token), not at startup: a server whose users sign in with
+// passwords never pays for it. Its routes and token checks wait for it; nothing else does.
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { OAuthProvider } from '@atproto/oauth-provider/provider'
 import type { AccountStore } from '../account/account-store.ts'
@@ -46,14 +47,14 @@ export type OAuthTokenChecks = Pick<OAuthProvider, 'authenticateRequest' | 'next
 
 export type OAuthServer = {
   /**
-   * The provider, loaded on first use; the server asks for it once it listens (src/server.ts), so that it is ready
-   * by the first OAuth request without holding up the startup. Rejects if it could not be built (logged once).
+   * The provider, loaded on first use (the first OAuth request waits about a second for it, once per process).
+   * Rejects if it could not be built (logged once).
    */
   provider: () => Promise<OAuthProvider>
   /**
-   * The provider's token checks. Before it has loaded (the first second or so after startup) `nextDpopNonce` has no
-   * nonce to give, so a DPoP request then gets no DPoP-Nonce header (the client is asked for one on its next try);
-   * the check itself waits for the provider.
+   * The provider's token checks. Until it has loaded (before the process's first OAuth request) `nextDpopNonce` has
+   * no nonce to give, so that first DPoP request gets no DPoP-Nonce header (the client is asked for one on its next
+   * try); the check itself waits for the provider.
    */
   verifier: OAuthTokenChecks
   /**
