@@ -135,9 +135,10 @@ async function openAuthorizePage(pds: TestPds) {
   assert.equal(page.status, 200, page.body.slice(0, 300))
   const jar = new Map<string, string>()
   keepCookies(jar, page.setCookies)
-  const api = async (endpoint: string, input: unknown): Promise<{ status: number; body: any }> => {
+  // `input` undefined: a GET (the account pages' lists), with any query in `endpoint`.
+  const api = async (endpoint: string, input?: unknown): Promise<{ status: number; body: any }> => {
     const res = await browserRequest(`${pds.url}/@atproto/oauth-provider/~api${endpoint}`, {
-      method: 'POST',
+      method: input === undefined ? 'GET' : 'POST',
       headers: {
         'content-type': 'application/json',
         origin: new URL(pds.url).origin,
@@ -148,7 +149,7 @@ async function openAuthorizePage(pds: TestPds) {
         'x-csrf-token': jar.get('csrf-token') ?? '',
         cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
       },
-      body: JSON.stringify(input),
+      body: input === undefined ? undefined : JSON.stringify(input),
     })
     keepCookies(jar, res.setCookies)
     return { status: res.status, body: JSON.parse(res.body) }
@@ -377,6 +378,43 @@ describe('OAuth authorization server', () => {
       assert.equal(revoked.status, 200, JSON.stringify(revoked.body))
       assert.equal(count(bob.did), 0)
       assert.equal((await flow.refresh(flow.tokens.refresh_token)).body.error, 'invalid_grant')
+    })
+
+    it('shows the owner their OAuth sessions and devices on the account pages, and revokes them there', async () => {
+      const dana = await createUser(pds)
+      const flow = await signIn(pds, dana.handle, dana.password)
+      const other = await signIn(pds, dana.handle, dana.password)
+      const listed = await flow.api(`/oauth-sessions?did=${encodeURIComponent(dana.did)}`)
+      assert.equal(listed.status, 200, JSON.stringify(listed.body))
+      assert.equal(listed.body.length, 2, 'both app sessions are listed')
+      for (const session of listed.body) {
+        assert.equal(session.clientId, LOOPBACK_CLIENT)
+        assert.equal(session.active, true)
+        assert.match(session.scope, /\batproto\b/)
+      }
+      const devices = await flow.api(`/account-sessions?did=${encodeURIComponent(dana.did)}`)
+      assert.equal(devices.status, 200, JSON.stringify(devices.body))
+      assert.ok(devices.body.some((d: { isCurrentDevice: boolean }) => d.isCurrentDevice), 'this browser is a remembered device')
+
+      // Revoking one session from the page: its refresh token is dead, the other session lives on.
+      const mine = await other.api(`/oauth-sessions?did=${encodeURIComponent(dana.did)}`)
+      const revoked = await flow.api('/revoke-oauth-session', { did: dana.did, tokenId: mine.body[0].tokenId })
+      assert.equal(revoked.status, 200, JSON.stringify(revoked.body))
+      assert.equal(count(dana.did), 1)
+      const refreshed = await Promise.all([flow, other].map((f) => f.refresh(f.tokens.refresh_token)))
+      assert.deepEqual(refreshed.map((r) => r.status).sort(), [200, 400], 'one session revoked, one still refreshing')
+
+      // Forgetting the device: it no longer lists the account.
+      const onDevice = async () => {
+        const res = await flow.api('/device-sessions')
+        assert.equal(res.status, 200, JSON.stringify(res.body))
+        return res.body.map((d: { account: { did: string } }) => d.account.did)
+      }
+      assert.ok((await onDevice()).includes(dana.did), 'listed before')
+      const current = devices.body.find((d: { isCurrentDevice: boolean }) => d.isCurrentDevice)
+      const forgot = await flow.api('/revoke-account-session', { did: dana.did, deviceId: current.deviceId })
+      assert.equal(forgot.status, 200, JSON.stringify(forgot.body))
+      assert.ok(!(await onDevice()).includes(dana.did), 'gone after')
     })
 
     it('refuses app passwords, wrong passwords and taken-down accounts on the sign-in page', async () => {
