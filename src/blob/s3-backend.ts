@@ -91,20 +91,15 @@ export class S3BlobBackend implements BlobBackend {
   }
 
   async exists(did: string, cid: string): Promise<boolean> {
-    try {
-      await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: blobKeyOf(did, cid) }))
-      return true
-    } catch (err) {
-      if (isNotFound(err)) return false
-      throw new BlobBackendError(`S3 could not check a blob: ${describe(err)}`, { cause: err })
-    }
+    return (await this.sizeOf(did, cid)) !== null
   }
 
   /** The object's size in bytes, or null when it is missing (the disk-to-S3 migration's resume check). */
   async sizeOf(did: string, cid: string): Promise<number | null> {
     try {
       const head = await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: blobKeyOf(did, cid) }))
-      return head.ContentLength ?? null
+      // An object that exists has a size; a store that leaves it out gets 0 (the migration then copies it again).
+      return head.ContentLength ?? 0
     } catch (err) {
       if (isNotFound(err)) return null
       throw new BlobBackendError(`S3 could not check a blob: ${describe(err)}`, { cause: err })
