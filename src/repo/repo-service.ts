@@ -1,6 +1,7 @@
 // The repo write path. Per repo: take the lock, check swaps against the current root and record index, build and
 // sign the commit with @atproto/repo, then ONE transaction stores blocks, moves the root, updates the record index
-// and blob links, and appends the #commit event. A failure anywhere leaves no trace.
+// and blob links, and appends the #commit event. A failure anywhere leaves no trace. That transaction is a savepoint
+// in a group commit shared with other repos' writes ready at the same moment (Sequencer.groupTransaction).
 import { EventEmitter } from 'node:events'
 import { Repo, WriteOpAction, type CommitData, type RecordWriteOp } from '@atproto/repo'
 import type { Keypair } from '@atproto/crypto'
@@ -30,10 +31,17 @@ import { defaultExportLimits, RepoExports, type RepoExportLimits } from './repo-
 import type { PreparedWrite } from './prepare.ts'
 import type { RecordIndex } from './record-index.ts'
 import { RepoReader, type CommitBlock } from './repo-reader.ts'
+import { RepoNodeCache } from './node-cache.ts'
 import { RepoBlockStatements, SqlRepoStorage } from './sql-storage.ts'
 import { WriteBatch, type NetChange } from './write-batch.ts'
 
 export const MAX_WRITES_PER_COMMIT = 200
+
+/**
+ * Block bytes of decoded MST nodes and commits kept between commits (src/repo/node-cache.ts): a few thousand nodes,
+ * the top of the tree of every recently written repo (the decoded objects take a few times more memory).
+ */
+const NODE_CACHE_BYTES = 4 * 1024 * 1024
 
 /**
  * Stored record bytes one listRecords page decodes at most (one record always): decoding them and shaping the JSON
@@ -65,6 +73,7 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
   private readonly signingKey: (did: string) => Promise<Keypair>
   private readonly onBlobsUnlinked: (did: string, cids: string[]) => Promise<void>
   private readonly importStaging: ImportStaging
+  private readonly nodeCache = new RepoNodeCache(NODE_CACHE_BYTES)
   /** CAR exports in progress: their cap, idle deadline, and the repos whose removed blocks are kept for them. */
   readonly exports: RepoExports
 
@@ -104,7 +113,7 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
   readonly reader: RepoReader
 
   storage(did: string): SqlRepoStorage {
-    return new SqlRepoStorage(this.blockStmts, did)
+    return new SqlRepoStorage(this.blockStmts, did, this.nodeCache)
   }
 
   /** The first, empty, signed commit of a new account, ready to be stored by `applyInit`. */
@@ -150,6 +159,7 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
         this.blockStmts.purgeRetired.run(did)
         alsoInTransaction()
       })
+      this.nodeCache.dropRepo(did)
     })
   }
 
@@ -173,6 +183,7 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
           this.importStaging.promote(importId, did, imported.rev)
           this.blockStmts.setRoot.run(did, imported.commit.toString(), imported.rev, new Date().toISOString())
         })
+        this.nodeCache.dropRepo(did)
       }),
     )
   }
@@ -316,7 +327,9 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
 
       // Blobs this batch's own writes used before a later write replaced or deleted them were never linked.
       const orphaned = [...batch.droppedBlobs]
-      this.sequencer.writeTransaction(() => {
+      // Shared with the commits of other repos ready in this turn of the event loop (one fsync for all of them);
+      // answered once durable.
+      await this.sequencer.groupTransaction(() => {
         // The lock serialises this process; this guards against anything else that moved the root meanwhile.
         if (!storage.rootSync()?.cid.equals(root.cid)) throw new Error(`repo root of ${did} moved during a write`)
         for (const { uri, collection, rkey, op, write } of changes) {
@@ -336,8 +349,9 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
         this.sequencer.append(did, 'commit', body)
       })
       if (this.listenerCount('committed') > 0) this.emit('committed', countWrites(changes, performance.now() - started))
-      // Blobs this commit unlinked; the blob store keeps any that a record still uses. Started here, synchronously
-      // after the commit, so that it sees the blob rows as the commit left them.
+      // Blobs this commit unlinked; the blob store keeps any that a record still uses. Started here, right after the
+      // commit and before any other write to this repo (its lock is held), so that it sees this repo's blob rows as
+      // the commit left them.
       if (orphaned.length) unlinked = this.onBlobsUnlinked(did, [...new Set(orphaned)])
       return { commit: { cid: commit.cid.toString(), rev: commit.rev }, results }
     })

@@ -6,11 +6,15 @@ import { encodeFrame, type EventType } from '../protocol/frames.ts'
 
 export type SeqRow = { seq: number; did: string; event_type: EventType; frame: Uint8Array; sequenced_at: string }
 
+type GroupMember = { fn: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void }
+
 export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
   private readonly db: Db
   private readonly stmts
   private depth = 0
   private appended = false
+  /** Writes waiting for the next group commit (see `groupTransaction`). */
+  private group: GroupMember[] = []
 
   constructor(db: Db) {
     super()
@@ -58,6 +62,49 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
       this.emit('events', this.latestSeq())
     }
     return result
+  }
+
+  /**
+   * Group commit: run `fn` inside a write transaction shared with every other `groupTransaction` call made in the same
+   * turn of the event loop, so that concurrent writers to different repos pay for one COMMIT, and with
+   * synchronous=FULL one fsync, between them. Resolves with `fn`'s result only once that transaction has committed
+   * (durable: acknowledge the write after this); rejects with `fn`'s error, its own changes rolled back alone (each
+   * member runs in its own savepoint, so one failing write does not fail the others), or with the commit's error for
+   * every member. Listeners hear about the group's events once, after the commit. Writes to one repo never share a
+   * group: the repo lock is held until this resolves.
+   */
+  groupTransaction<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.group.push({ fn, resolve: resolve as (value: unknown) => void, reject })
+      // setImmediate runs after the poll phase: every request whose commit was ready in this turn has joined.
+      if (this.group.length === 1) setImmediate(() => this.commitGroup())
+    })
+  }
+
+  private commitGroup(): void {
+    const members = this.group
+    this.group = []
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
+    try {
+      this.writeTransaction(() => {
+        for (const m of members) {
+          try {
+            // Nested: a savepoint, released into the group's transaction or rolled back alone.
+            outcomes.push({ ok: true, value: this.writeTransaction(m.fn) })
+          } catch (error) {
+            outcomes.push({ ok: false, error })
+          }
+        }
+      })
+    } catch (error) {
+      for (const m of members) m.reject(error)
+      return
+    }
+    members.forEach((m, i) => {
+      const o = outcomes[i]
+      if (o.ok) m.resolve(o.value)
+      else m.reject(o.error)
+    })
   }
 
   /** Append one event; only valid inside `writeTransaction`. The frame carries its seq and time, so it is encoded here. */
