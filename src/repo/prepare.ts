@@ -29,6 +29,8 @@ export type PreparedCreate = WriteBase & {
   action: 'create'
   record: Record<string, unknown>
   cid: Cid
+  /** The record's DAG-CBOR block, as stored (encoded once, here). */
+  bytes: Uint8Array
   blobs: BlobUse[]
   validationStatus?: 'valid' | 'unknown'
 }
@@ -112,7 +114,7 @@ async function prepareRecord(collection: string, json: unknown, validate: boolea
   if (bytes.length > MAX_RECORD_BYTES) {
     throw new InvalidRequestError(`Record is too large: ${bytes.length} bytes (at most ${MAX_RECORD_BYTES})`)
   }
-  return { record, cid, blobs, validationStatus }
+  return { record, cid, bytes, blobs, validationStatus }
 }
 
 /** Lexicon JSON ($link, $bytes, blob objects) → lex values; malformed special objects are a 400. */

@@ -3,10 +3,9 @@
 // and blob links, and appends the #commit event. A failure anywhere leaves no trace. That transaction is a savepoint
 // in a group commit shared with other repos' writes ready at the same moment (Sequencer.groupTransaction).
 import { EventEmitter } from 'node:events'
-import { Repo, WriteOpAction, type CommitData, type RecordWriteOp } from '@atproto/repo'
+import { Repo, type CommitData } from '@atproto/repo'
 import type { Keypair } from '@atproto/crypto'
 import type { Cid } from '@atproto/lex-data'
-import type { NsidString } from '@atproto/syntax'
 import type { BlobIndex } from '../blob/blob-index.ts'
 import { checkBlobRefs } from '../blob/check-blob-refs.ts'
 import type { Db } from '../db/index.ts'
@@ -31,17 +30,12 @@ import { defaultExportLimits, RepoExports, type RepoExportLimits } from './repo-
 import type { PreparedWrite } from './prepare.ts'
 import type { RecordIndex } from './record-index.ts'
 import { RepoReader, type CommitBlock } from './repo-reader.ts'
-import { RepoNodeCache } from './node-cache.ts'
+import { buildCommit, type TreeChange } from './commit-builder.ts'
+import { RepoHeads } from './repo-heads.ts'
 import { RepoBlockStatements, SqlRepoStorage } from './sql-storage.ts'
 import { WriteBatch, type NetChange } from './write-batch.ts'
 
 export const MAX_WRITES_PER_COMMIT = 200
-
-/**
- * Block bytes of decoded MST nodes and commits kept between commits (src/repo/node-cache.ts): a few thousand nodes,
- * the top of the tree of every recently written repo (the decoded objects take a few times more memory).
- */
-const NODE_CACHE_BYTES = 4 * 1024 * 1024
 
 /**
  * Stored record bytes one listRecords page decodes at most (one record always): decoding them and shaping the JSON
@@ -73,7 +67,8 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
   private readonly signingKey: (did: string) => Promise<Keypair>
   private readonly onBlobsUnlinked: (did: string, cids: string[]) => Promise<void>
   private readonly importStaging: ImportStaging
-  private readonly nodeCache = new RepoNodeCache(NODE_CACHE_BYTES)
+  /** Each recently written repo's last commit and tree, in memory, for its next write. */
+  private readonly heads = new RepoHeads()
   /** CAR exports in progress: their cap, idle deadline, and the repos whose removed blocks are kept for them. */
   readonly exports: RepoExports
 
@@ -113,7 +108,7 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
   readonly reader: RepoReader
 
   storage(did: string): SqlRepoStorage {
-    return new SqlRepoStorage(this.blockStmts, did, this.nodeCache)
+    return new SqlRepoStorage(this.blockStmts, did)
   }
 
   /** The first, empty, signed commit of a new account, ready to be stored by `applyInit`. */
@@ -159,7 +154,7 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
         this.blockStmts.purgeRetired.run(did)
         alsoInTransaction()
       })
-      this.nodeCache.dropRepo(did)
+      this.heads.drop(did)
     })
   }
 
@@ -183,7 +178,7 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
           this.importStaging.promote(importId, did, imported.rev)
           this.blockStmts.setRoot.run(did, imported.commit.toString(), imported.rev, new Date().toISOString())
         })
-        this.nodeCache.dropRepo(did)
+        this.heads.drop(did)
       }),
     )
   }
@@ -313,13 +308,13 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
       if (!batch.changed) return { commit: null, results } // e.g. putRecord with identical content
 
       const changes = batch.net()
-      const repo = await Repo.load(storage, root.cid)
-      const commit = await repo.formatCommit(changes.map(toRepoOp), await this.signingKey(did))
+      const head = this.heads.get(did, root.cid) ?? (await Repo.load(storage, root.cid))
+      const { commit, next } = await buildCommit(head, changes.map(toTreeChange), await this.signingKey(did))
       // A record moved to another key in one commit (same content, same CID) is no new leaf, so formatCommit leaves
       // its block out; the event must carry the block of every create/update (@atproto/sync reads it). As the reference.
       const moved = changes.flatMap((c) => (c.write && !commit.relevantBlocks.has(c.write.cid) ? [c.write.cid] : []))
       if (moved.length) commit.relevantBlocks.addMap((await storage.getBlocks(moved)).blocks)
-      const body = commitEventBody(did, commit, changes.map((c) => c.op), repo.commit.data)
+      const body = commitEventBody(did, commit, changes.map((c) => c.op), head.commit.data)
       const carBytes = (body.blocks as Uint8Array).length
       if (carBytes > MAX_COMMIT_BLOCKS_BYTES) {
         throw new InvalidRequestError(`Commit too large: ${carBytes} bytes of blocks (at most ${MAX_COMMIT_BLOCKS_BYTES})`)
@@ -348,6 +343,7 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
         storage.applyCommitSync(commit, (cid) => this.records.cidInUse(did, cid.toString()), this.exports.isExporting(did))
         this.sequencer.append(did, 'commit', body)
       })
+      this.heads.set(did, next)
       if (this.listenerCount('committed') > 0) this.emit('committed', countWrites(changes, performance.now() - started))
       // Blobs this commit unlinked; the blob store keeps any that a record still uses. Started here, right after the
       // commit and before any other write to this repo (its lock is held), so that it sees this repo's blob rows as
@@ -372,9 +368,9 @@ function countWrites(changes: NetChange[], durationMs: number): CommittedWrites 
   return out
 }
 
-/** A net change as the write op @atproto/repo builds the new tree from. */
-function toRepoOp({ collection, rkey, op, write }: NetChange): RecordWriteOp {
-  const key = { collection: collection as NsidString, rkey }
-  if (!write) return { action: WriteOpAction.Delete, ...key }
-  return { action: op.action === 'create' ? WriteOpAction.Create : WriteOpAction.Update, ...key, record: write.record as never }
+/** A net change as the tree change the commit is built from. */
+function toTreeChange({ collection, rkey, op, write }: NetChange): TreeChange {
+  const key = `${collection}/${rkey}`
+  if (!write) return { action: 'delete', key }
+  return { action: op.action === 'create' ? 'create' : 'update', key, cid: write.cid, bytes: write.bytes }
 }

@@ -7,11 +7,9 @@
 // commit it started from without holding a read transaction open. A TEMP table lives with this connection only: it
 // never reaches the WAL, and it is empty again after a restart, when no export is running.
 import { BlockMap, ReadableBlockstore, type CommitData, type RepoStorage } from '@atproto/repo'
-import type { check } from '@atproto/common-web'
 import type { Cid } from '@atproto/lex-data'
 import { CID } from 'multiformats/cid'
 import type { Db } from '../db/index.ts'
-import type { RepoNodeCache } from './node-cache.ts'
 
 /** Sorts after every CID string (they are ASCII), so (rev, AFTER_EVERY_CID) is "after every block of rev". */
 export const AFTER_EVERY_CID = '\uffff'
@@ -82,25 +80,11 @@ export class RepoBlockStatements {
 export class SqlRepoStorage extends ReadableBlockstore implements RepoStorage {
   readonly did: string
   private readonly stmts: RepoBlockStatements
-  private readonly cache: RepoNodeCache | undefined
 
-  /** `cache`: decoded MST nodes and commits shared between this repo's commits (src/repo/node-cache.ts). */
-  constructor(stmts: RepoBlockStatements, did: string, cache?: RepoNodeCache) {
+  constructor(stmts: RepoBlockStatements, did: string) {
     super()
     this.stmts = stmts
     this.did = did
-    this.cache = cache
-  }
-
-  // @atproto/repo reads MST nodes and commits through here (decode + schema check); records go through getBytes.
-  override async attemptRead<T>(cid: Cid, def: check.Def<T>): Promise<{ obj: T; bytes: Uint8Array } | null> {
-    if (!this.cache) return super.attemptRead(cid, def)
-    const key = cid.toString()
-    const hit = this.cache.get(this.did, key, def.name)
-    if (hit) return hit as { obj: T; bytes: Uint8Array }
-    const read = await super.attemptRead(cid, def)
-    if (read) this.cache.set(this.did, key, def.name, read)
-    return read
   }
 
   rootSync(): { cid: Cid; rev: string } | null {
