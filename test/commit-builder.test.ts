@@ -41,6 +41,29 @@ describe('commit builder', () => {
       ],
       [{ action: WriteOpAction.Delete, collection: 'app.bsky.feed.post' as never, rkey: rkey(0) }],
     ]
+    // And batches spread over the key space: creates between existing keys, updates, deletes (a fixed sequence).
+    let x = 7
+    const next = () => (x = (x * 1103515245 + 12345) % 2 ** 31)
+    const live = new Set(Array.from({ length: 300 }, (_, i) => i).filter((i) => i !== 150 && i !== 0).concat([1000]))
+    for (let b = 0; b < 12; b++) {
+      const ops: RecordWriteOp[] = []
+      const used = new Set<number>()
+      for (let k = 0; k < 1 + (b % 5); k++) {
+        const i = next() % 1200
+        if (used.has(i)) continue
+        used.add(i)
+        const collection = 'app.bsky.feed.post' as never
+        if (!live.has(i)) ops.push({ action: WriteOpAction.Create, collection, rkey: rkey(i), record: post(i) })
+        else if (next() % 2) ops.push({ action: WriteOpAction.Update, collection, rkey: rkey(i), record: post(i + 5000) })
+        else ops.push({ action: WriteOpAction.Delete, collection, rkey: rkey(i) })
+      }
+      for (const op of ops) {
+        const i = Number(op.rkey.slice(2))
+        if (op.action === WriteOpAction.Delete) live.delete(i)
+        else live.add(i)
+      }
+      batches.push(ops)
+    }
     for (const ops of batches) {
       const theirs = await repo.formatCommit(ops, keypair)
       const { commit: ours, next } = await buildCommit(repo, await Promise.all(ops.map(changeOf)), keypair)
