@@ -33,6 +33,15 @@ describe('refresh token grace period', () => {
     return { did: user.did, accessJwt: user.agent.session!.accessJwt, refreshJwt: user.agent.session!.refreshJwt }
   }
 
+  it('an access token that worked is refused once it expires (verified tokens are remembered, expiry is not)', async () => {
+    const { accessJwt } = await login()
+    assert.equal((await getSession(accessJwt)).status, 200)
+    assert.equal((await getSession(accessJwt)).status, 200, 'the second use is answered from the verified tokens')
+    advance(2 * HOUR_MS + 1000) // access tokens live 2 hours, as the reference's
+    const expired = await getSession(accessJwt)
+    assert.deepEqual([expired.status, expired.body.error], [400, 'ExpiredToken'])
+  })
+
   it('a spent token retried inside the window gets a working session: the same next token as the first answer', async () => {
     const { did, refreshJwt: first } = await login()
     const rotated = await refresh(first)
