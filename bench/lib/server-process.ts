@@ -8,7 +8,7 @@ import path from 'node:path'
 import readline from 'node:readline'
 import { freePort } from '../../test/helpers/pds.ts'
 
-export type ServerName = 'aurora' | 'reference'
+export type ServerName = 'aurora' | 'reference' | 'floor'
 
 export type ServerProcess = {
   name: ServerName
