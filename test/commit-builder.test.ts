@@ -86,3 +86,30 @@ describe('commit builder', () => {
     }
   })
 })
+
+describe('CidBlockMap', () => {
+  it('holds and iterates exactly what a BlockMap holds, in the same order, handing back the CID objects it was given', async () => {
+    const { BlockMap } = await import('@atproto/repo')
+    const { CidBlockMap } = await import('../src/protocol/cid-block-map.ts')
+    const blocks = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      const bytes = cborEncode({ i } as never)
+      return [await cidForCbor(bytes), bytes] as const
+    }))
+    const plain = new BlockMap()
+    const ours = new CidBlockMap()
+    const ops = (m: InstanceType<typeof BlockMap>) => {
+      for (const [cid, bytes] of blocks.slice(0, 12)) m.set(cid, bytes)
+      m.set(blocks[3][0], blocks[3][1]) // again: keeps its place
+      m.delete(blocks[5][0])
+      m.addMap(new BlockMap(blocks.slice(10)))
+    }
+    ops(plain)
+    ops(ours)
+    const listed = (m: Iterable<[{ toString(): string }, Uint8Array]>) => [...m].map(([c, b]) => [c.toString(), Buffer.from(b).toString('hex')])
+    assert.deepEqual(listed(ours), listed(plain))
+    assert.deepEqual([...ours.keys()].map(String), [...plain.keys()].map(String))
+    assert.equal(ours.size, plain.size)
+    assert.equal([...ours][0][0], blocks[0][0], 'the CID object itself, not a parsed copy')
+    assert.ok(new CidBlockMap(plain).equals(plain))
+  })
+})

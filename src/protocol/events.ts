@@ -1,7 +1,8 @@
 // Event bodies as the firehose lexicon names them (without seq and time, which the sequencer adds).
-import { BlockMap, type CommitData } from '@atproto/repo'
+import type { CommitData } from '@atproto/repo'
 import type { Cid } from '@atproto/lex-data'
 import { carFile } from './car.ts'
+import { CidBlockMap } from './cid-block-map.ts'
 
 export type CommitOp = { action: 'create' | 'update' | 'delete'; path: string; cid: Cid | null; prev?: Cid }
 
@@ -17,7 +18,7 @@ export function commitEventBody(
   ops: CommitOp[],
   prevData: Cid | null,
 ): Record<string, unknown> {
-  const blocks = new BlockMap()
+  const blocks = new CidBlockMap()
   blocks.addMap(commit.newBlocks)
   blocks.addMap(commit.relevantBlocks)
   return {

@@ -10,7 +10,8 @@ import { encode as cborEncode } from '@atproto/lex-cbor'
 import { cidForCbor, type Cid } from '@atproto/lex-data'
 import type { Keypair } from '@atproto/crypto'
 import { TID } from '@atproto/common-web'
-import { BlockMap, DataDiff, MST, Repo, signCommit, type CommitData, type NodeEntry } from '@atproto/repo'
+import { DataDiff, MST, Repo, signCommit, type CommitData, type NodeEntry } from '@atproto/repo'
+import { CidBlockMap } from '../protocol/cid-block-map.ts'
 
 /** One path's change: `key` is `collection/rkey`; creates and updates carry the record's CID and DAG-CBOR bytes. */
 export type TreeChange =
@@ -27,7 +28,7 @@ export async function buildCommit(
   changes: readonly TreeChange[],
   keypair: Keypair,
 ): Promise<{ commit: CommitData; next: Repo }> {
-  const leaves = new BlockMap()
+  const leaves = new CidBlockMap()
   let data = head.data
   for (const c of changes) {
     if (c.action === 'delete') {
@@ -39,16 +40,18 @@ export async function buildCommit(
   }
   const dataCid = await data.getPointer()
   const diff = await DataDiff.of(data, head.data)
-  const newBlocks = diff.newMstBlocks
+  const newBlocks = new CidBlockMap(diff.newMstBlocks)
   const removedCids = diff.removedCids
   const prover = new CoveringProofs(newBlocks)
   const proofs = await Promise.all(changes.map((c) => prover.of(data, c.key)))
-  const relevantBlocks = new BlockMap()
+  const relevantBlocks = new CidBlockMap()
   for (const proof of proofs) relevantBlocks.addMap(proof)
-  const addedLeaves = leaves.getMany(diff.newLeafCids.toList())
-  if (addedLeaves.missing.length > 0) throw new Error(`Missing leaf blocks: ${addedLeaves.missing.join(', ')}`)
-  newBlocks.addMap(addedLeaves.blocks)
-  relevantBlocks.addMap(addedLeaves.blocks)
+  for (const cid of diff.newLeafCids.toList()) {
+    const bytes = leaves.get(cid)
+    if (!bytes) throw new Error(`Missing leaf block: ${cid.toString()}`)
+    newBlocks.set(cid, bytes)
+  }
+  for (const cid of diff.newLeafCids.toList()) relevantBlocks.set(cid, leaves.get(cid)!)
 
   const rev = TID.nextStr(head.commit.rev)
   const signed = await signCommit({ did: head.did, version: 3, rev, prev: null, data: dataCid }, keypair)
@@ -70,15 +73,15 @@ export async function buildCommit(
  * invert the ops), walking the same nodes in the same order, with each node's block serialized at most once.
  */
 class CoveringProofs {
-  private readonly fresh: BlockMap
+  private readonly fresh: CidBlockMap
   private readonly blocks = new Map<MST, Promise<{ cid: Cid; bytes: Uint8Array }>>()
 
   /** `fresh`: blocks of the new tree's new nodes, already serialized by the diff. */
-  constructor(fresh: BlockMap) {
+  constructor(fresh: CidBlockMap) {
     this.fresh = fresh
   }
 
-  async of(tree: MST, key: string): Promise<BlockMap> {
+  async of(tree: MST, key: string): Promise<CidBlockMap> {
     const [self, left, right] = await Promise.all([this.forKey(tree, key), this.forLeftSib(tree, key), this.forRightSib(tree, key)])
     return self.addMap(left).addMap(right)
   }
@@ -97,38 +100,38 @@ class CoveringProofs {
     return block
   }
 
-  private async withNode(node: MST, blocks: BlockMap): Promise<BlockMap> {
+  private async withNode(node: MST, blocks: CidBlockMap): Promise<CidBlockMap> {
     const { cid, bytes } = await this.block(node)
     return blocks.set(cid, bytes)
   }
 
-  private async forKey(node: MST, key: string): Promise<BlockMap> {
+  private async forKey(node: MST, key: string): Promise<CidBlockMap> {
     const index = await node.findGtOrEqualLeafIndex(key)
     const found = await node.atIndex(index)
-    if (found && found.isLeaf() && found.key === key) return this.withNode(node, new BlockMap())
+    if (found && found.isLeaf() && found.key === key) return this.withNode(node, new CidBlockMap())
     const prev = await node.atIndex(index - 1)
-    if (!prev || prev.isLeaf()) return new BlockMap()
+    if (!prev || prev.isLeaf()) return new CidBlockMap()
     return this.withNode(node, await this.forKey(prev, key))
   }
 
-  private async forLeftSib(node: MST, key: string): Promise<BlockMap> {
+  private async forLeftSib(node: MST, key: string): Promise<CidBlockMap> {
     const index = await node.findGtOrEqualLeafIndex(key)
     const prev = await node.atIndex(index - 1)
-    const blocks = !prev || prev.isLeaf() ? new BlockMap() : await this.forLeftSib(prev, key)
+    const blocks = !prev || prev.isLeaf() ? new CidBlockMap() : await this.forLeftSib(prev, key)
     return this.withNode(node, blocks)
   }
 
-  private async forRightSib(node: MST, key: string): Promise<BlockMap> {
+  private async forRightSib(node: MST, key: string): Promise<CidBlockMap> {
     const index = await node.findGtOrEqualLeafIndex(key)
     const found: NodeEntry | null = (await node.atIndex(index)) ?? (await node.atIndex(index - 1))
-    let blocks: BlockMap
+    let blocks: CidBlockMap
     if (!found) {
-      blocks = new BlockMap()
+      blocks = new CidBlockMap()
     } else if (found.isTree()) {
       blocks = await this.forRightSib(found, key)
     } else {
       const next = found.key === key ? await node.atIndex(index + 1) : await node.atIndex(index - 1)
-      blocks = !next || next.isLeaf() ? new BlockMap() : await this.forRightSib(next, key)
+      blocks = !next || next.isLeaf() ? new CidBlockMap() : await this.forRightSib(next, key)
     }
     return this.withNode(node, blocks)
   }
