@@ -1,5 +1,5 @@
 // The repo write path. Per repo: take the lock, check swaps against the current root and record index, build and
-// sign the commit with @atproto/repo, then ONE transaction stores blocks, moves the root, updates the record index
+// sign the commit (src/repo/commit-builder.ts, on @atproto/repo's MST), then ONE transaction stores blocks, moves the root, updates the record index
 // and blob links, and appends the #commit event. A failure anywhere leaves no trace. That transaction is a savepoint
 // in a group commit shared with other repos' writes ready at the same moment (Sequencer.groupTransaction).
 import { EventEmitter } from 'node:events'
@@ -310,8 +310,8 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
       const changes = batch.net()
       const head = this.heads.get(did, root.cid) ?? (await Repo.load(storage, root.cid))
       const { commit, next } = await buildCommit(head, changes.map(toTreeChange), await this.signingKey(did))
-      // A record moved to another key in one commit (same content, same CID) is no new leaf, so formatCommit leaves
-      // its block out; the event must carry the block of every create/update (@atproto/sync reads it). As the reference.
+      // A record moved to another key in one commit (same content, same CID) is no new leaf, so the commit (as
+      // @atproto/repo's formatCommit) leaves its block out; the event must carry the block of every create/update (@atproto/sync reads it). As the reference.
       const moved = changes.flatMap((c) => (c.write && !commit.relevantBlocks.has(c.write.cid) ? [c.write.cid] : []))
       if (moved.length) commit.relevantBlocks.addMap((await storage.getBlocks(moved)).blocks)
       const body = commitEventBody(did, commit, changes.map((c) => c.op), head.commit.data)
