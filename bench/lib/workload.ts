@@ -21,7 +21,7 @@ export type Sizes = {
   subscribers: number
   fanoutWrites: number
   fanoutWriters: number
-  /** The fixed-rate fan-out phase (same subscribers): writes sent on a schedule, at a rate both servers sustain. */
+  /** The fixed-rate fan-out phase (same subscribers): writes sent on a schedule, at a rate meant to be within both servers' reach. */
   fixedRateWrites: number
   fixedRatePerSec: number
   replayEvents: number
