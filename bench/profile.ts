@@ -3,7 +3,7 @@
 // each node_modules package, Node itself). The .cpuprofile is kept for Chrome DevTools / speedscope.
 //
 //   npm run bench:profile -- [--workload sequential|concurrent|applyWrites|getRepo] [--n 1000] [--top 30]
-//   npm run bench:profile -- --workload firehose [--n 200] [--subscribers 100] [--rate 20]
+//   npm run bench:profile -- --workload firehose --n 200 [--subscribers 100] [--rate 10]
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -18,7 +18,7 @@ const { values } = parseArgs({
     n: { type: 'string', default: '1000' },
     top: { type: 'string', default: '30' },
     subscribers: { type: 'string', default: '100' },
-    rate: { type: 'string', default: '20' },
+    rate: { type: 'string', default: '10' },
   },
 })
 const N = Number(values.n)

@@ -39,8 +39,8 @@ export const FULL: Sizes = {
   subscribers: 200,
   fanoutWrites: 1000,
   fanoutWriters: 4,
-  fixedRateWrites: 200,
-  fixedRatePerSec: 20,
+  fixedRateWrites: 150,
+  fixedRatePerSec: 10,
   replayEvents: 10_000,
 }
 
@@ -56,8 +56,8 @@ export const QUICK: Sizes = {
   subscribers: 100,
   fanoutWrites: 200,
   fanoutWriters: 4,
-  fixedRateWrites: 100,
-  fixedRatePerSec: 20,
+  fixedRateWrites: 60,
+  fixedRatePerSec: 10,
   // What the log holds by then (≈1,000 events), so quick mode writes no filler.
   replayEvents: 1000,
 }
