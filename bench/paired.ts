@@ -82,8 +82,18 @@ async function runOne(name: ServerName) {
       const fillMs = await w.fillRepo(big, sizes.getRepoRecords)
       progress(`${name}: getRepo`)
       const getRepo = { ...(await w.getRepo(pid, url, plc.url, big.did, sizes.getRepoRecords, sizes.getRepoRuns)), fillMs: Math.round(fillMs) }
-      progress(`${name}: firehose fan-out, ${sizes.subscribers} subscribers × ${sizes.fanoutWrites} writes`)
-      const fanout = await w.fanout(pid, url, accounts.slice(0, sizes.fanoutWriters), sizes.subscribers, sizes.fanoutWrites)
+      progress(
+        `${name}: firehose fan-out, ${sizes.subscribers} subscribers × ${sizes.fanoutWrites} writes at full speed, ` +
+          `then ${sizes.fixedRateWrites} at ${sizes.fixedRatePerSec}/s`,
+      )
+      const { maxRate: fanout, fixedRate: fanoutFixedRate } = await w.fanout(
+        pid,
+        url,
+        accounts.slice(0, sizes.fanoutWriters),
+        sizes.subscribers,
+        sizes.fanoutWrites,
+        { writes: sizes.fixedRateWrites, perSec: sizes.fixedRatePerSec },
+      )
       progress(`${name}: cursor replay of ${sizes.replayEvents} events`)
       const replay = await w.replay(pid, url, accounts, fanout.lastSeq, sizes.replayEvents)
       const sampledPeakMiB = sampler.stop()
@@ -101,6 +111,7 @@ async function runOne(name: ServerName) {
         applyWrites,
         getRepo,
         fanout,
+        fanoutFixedRate,
         replay,
       }
     } finally {
@@ -153,6 +164,16 @@ const rows: Row[] = [
   { label: 'firehose write-ack → receipt p50, ms', get: (r) => r.fanout.latencyFromAckMs.p50, better: 'lower', digits: 1 },
   { label: 'firehose write-ack → receipt p99, ms', get: (r) => r.fanout.latencyFromAckMs.p99, better: 'lower', digits: 1 },
   { label: 'firehose events lost (all subscribers)', get: (r) => r.fanout.lost, better: null },
+  {
+    label: `firehose at a fixed ${s.fixedRatePerSec} writes/s (${s.subscribers} subscribers × ${s.fixedRateWrites} writes): write-ack → receipt p50, ms`,
+    get: (r) => r.fanoutFixedRate.latencyFromAckMs.p50,
+    better: 'lower',
+    digits: 1,
+  },
+  { label: `firehose at ${s.fixedRatePerSec} writes/s: write-ack → receipt p99, ms`, get: (r) => r.fanoutFixedRate.latencyFromAckMs.p99, better: 'lower', digits: 1 },
+  { label: `firehose at ${s.fixedRatePerSec} writes/s: write-ack → receipt max, ms`, get: (r) => r.fanoutFixedRate.latencyFromAckMs.max, better: 'lower', digits: 1 },
+  { label: `firehose at ${s.fixedRatePerSec} writes/s: write request → ack p99, ms`, get: (r) => r.fanoutFixedRate.writeAckMs.p99, better: 'lower', digits: 1 },
+  { label: `firehose at ${s.fixedRatePerSec} writes/s: events lost`, get: (r) => r.fanoutFixedRate.lost, better: null },
   { label: `cursor replay events/s (from cursor 0, ≥ ${s.replayEvents} events, median of 3)`, get: (r) => r.replay.eventsPerSec, better: 'higher' },
   { label: 'cursor replay seqs missing (all replays)', get: (r) => r.replay.seqGaps, better: null },
   { label: 'RSS idle, MiB (2 s after healthy)', get: (r) => r.memoryMiB.idle, better: 'lower', digits: 0 },

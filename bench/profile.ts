@@ -3,6 +3,7 @@
 // each node_modules package, Node itself). The .cpuprofile is kept for Chrome DevTools / speedscope.
 //
 //   npm run bench:profile -- [--workload sequential|concurrent|applyWrites|getRepo] [--n 1000] [--top 30]
+//   npm run bench:profile -- --workload firehose --n 200 [--subscribers 100] [--rate 10]
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -16,6 +17,8 @@ const { values } = parseArgs({
     workload: { type: 'string', default: 'sequential' },
     n: { type: 'string', default: '1000' },
     top: { type: 'string', default: '30' },
+    subscribers: { type: 'string', default: '100' },
+    rate: { type: 'string', default: '10' },
   },
 })
 const N = Number(values.n)
@@ -48,6 +51,17 @@ try {
       const [a] = await w.createAccounts(server.url, 1, 'prof')
       await w.fillRepo(a, N)
       console.log(await w.getRepo(pid, server.url, plc.url, a.did, N, 5))
+      break
+    }
+    case 'firehose': {
+      // The fixed-rate fan-out phase of the paired run: n writes from 4 accounts at `rate`/s to live subscribers.
+      const accounts = await w.createAccounts(server.url, 4, 'prof')
+      const firehose = await w.openSubscribers(server.url, Number(values.subscribers), accounts[0])
+      try {
+        console.log(await w.fixedRateFanout(pid, firehose, accounts, N, Number(values.rate)))
+      } finally {
+        firehose.close()
+      }
       break
     }
     default:

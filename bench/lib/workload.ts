@@ -3,9 +3,9 @@
 import { AtpAgent } from '@atproto/api'
 import { DidResolver } from '@atproto/identity'
 import { verifyRepoCar } from '@atproto/repo'
-import { decodeFirst } from 'cborg'
 import WebSocket from 'ws'
 import { within } from '../../test/helpers/firehose-client.ts'
+import { peekFrame } from './frame-peek.ts'
 import { cpuMsOf } from './server-process.ts'
 
 export type Sizes = {
@@ -21,6 +21,9 @@ export type Sizes = {
   subscribers: number
   fanoutWrites: number
   fanoutWriters: number
+  /** The fixed-rate fan-out phase (same subscribers): writes sent on a schedule, at a rate meant to be within both servers' reach. */
+  fixedRateWrites: number
+  fixedRatePerSec: number
   replayEvents: number
 }
 
@@ -36,6 +39,8 @@ export const FULL: Sizes = {
   subscribers: 200,
   fanoutWrites: 1000,
   fanoutWriters: 4,
+  fixedRateWrites: 150,
+  fixedRatePerSec: 10,
   replayEvents: 10_000,
 }
 
@@ -51,6 +56,8 @@ export const QUICK: Sizes = {
   subscribers: 100,
   fanoutWrites: 200,
   fanoutWriters: 4,
+  fixedRateWrites: 60,
+  fixedRatePerSec: 10,
   // What the log holds by then (≈1,000 events), so quick mode writes no filler.
   replayEvents: 1000,
 }
@@ -188,22 +195,18 @@ export async function getRepo(pid: number, url: string, plcUrl: string, did: str
 
 type Event = { seq: number; rev?: string; at: number }
 
-// Frames are decoded with cborg, CIDs (tag 42) left as bytes: the client should cost as little CPU as it can, since
-// it shares the machine with the server it measures. Writes and their #commit events are matched by `rev`, which
-// createRecord answers with and which is unique per commit on a server.
-const keepCidBytes: ((inner: () => unknown) => unknown)[] = []
-keepCidBytes[42] = (inner) => inner()
+// Only the header and the body's seq and rev are read from each frame (bench/lib/frame-peek.ts): the client should
+// cost as little CPU as it can, since it shares the machine with the server it measures. Writes and their #commit
+// events are matched by `rev`, which createRecord answers with and which is unique per commit on a server.
 
 /** A subscribeRepos socket that hands each event's seq (and a #commit's rev) to `onEvent`. */
 async function subscribe(url: string, cursor: number | undefined, onEvent: (e: Event, bytes: number) => void): Promise<WebSocket> {
   const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/xrpc/com.atproto.sync.subscribeRepos${cursor === undefined ? '' : `?cursor=${cursor}`}`)
   ws.on('message', (data: Buffer) => {
     const at = performance.now()
-    const [header, rest] = decodeFirst(data, { tags: keepCidBytes }) as [{ op: number; t?: string }, Uint8Array]
-    if (header.op !== 1) return
-    const [body] = decodeFirst(rest, { tags: keepCidBytes }) as [{ seq?: unknown; rev?: string }, Uint8Array]
-    if (typeof body.seq !== 'number') return
-    onEvent({ seq: body.seq, rev: header.t === '#commit' ? body.rev : undefined, at }, data.length)
+    const frame = peekFrame(data)
+    if (frame.op !== 1 || frame.seq === undefined) return
+    onEvent({ seq: frame.seq, rev: frame.t === '#commit' ? frame.rev : undefined, at }, data.length)
   })
   ws.on('error', () => {})
   await within(new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject))), 20_000, 'a firehose socket to open')
@@ -244,19 +247,23 @@ function tracker() {
   return s
 }
 
+type Subscriber = ReturnType<typeof tracker> & { ws: WebSocket }
+type Ack = { sentAt: number; ackAt: number }
+
 /**
- * `subscribers` live sockets, then `writes` createRecords from `writers` accounts at once. Latency: from the write's
- * HTTP response (ack) to each subscriber's receipt of its #commit; lost: acknowledged writes a subscriber never got.
+ * `n` live sockets on subscribeRepos (no cursor), shared by the fan-out phases, open once every one of them has
+ * received a probe write. (A server may attach a new socket to its sequencer a moment after the upgrade; events before
+ * that would be counted as lost, unfairly.) `count()` starts a phase: per-socket counts reset, and the receipt time of
+ * every #commit noted by rev.
  */
-export async function fanout(pid: number, url: string, writers: Account[], subscribers: number, writes: number) {
-  const receipts = new Map<string, number[]>() // commit rev → receipt times, over all subscribers
-  let counting = false
-  const subs = await Promise.all(
-    Array.from({ length: subscribers }, async () => {
+export async function openSubscribers(url: string, n: number, prober: Account) {
+  let receipts: Map<string, number[]> | undefined // commit rev → receipt times, over all subscribers
+  const subs: Subscriber[] = await Promise.all(
+    Array.from({ length: n }, async () => {
       const t = tracker()
       const ws = await subscribe(url, undefined, (e) => {
         t.on(e)
-        if (counting && e.rev) {
+        if (receipts && e.rev) {
           let list = receipts.get(e.rev)
           if (!list) receipts.set(e.rev, (list = []))
           list.push(e.at)
@@ -265,15 +272,80 @@ export async function fanout(pid: number, url: string, writers: Account[], subsc
       return Object.assign(t, { ws })
     }),
   )
-  // Every socket live before the clock starts: one write each of them must see. (A server may attach a new socket to
-  // its sequencer a moment after the upgrade; events before that would be counted as lost, unfairly.)
-  const probe = await createRecord(writers[0], 'probe')
-  const probed = await settle(() => subs.every((s) => s.received.has(probe)), () => subs.reduce((n, s) => n + s.events, 0))
-  if (!probed) throw new Error('not every subscriber received the probe write')
-  for (const s of subs) (s.received = new Set()), (s.events = 0), (s.gaps = 0), (s.dups = 0)
-  counting = true
+  const events = () => subs.reduce((sum, s) => sum + s.events, 0)
+  const probe = await createRecord(prober, 'probe')
+  if (!(await settle(() => subs.every((s) => s.received.has(probe)), events))) {
+    throw new Error('not every subscriber received the probe write')
+  }
+  return {
+    subs,
+    events,
+    count(): Map<string, number[]> {
+      for (const s of subs) (s.received = new Set()), (s.events = 0), (s.gaps = 0), (s.dups = 0)
+      return (receipts = new Map())
+    },
+    /** Until every socket has every acknowledged write, or STALL_MS without a new event; whether all came. */
+    delivered: (acks: Map<string, Ack>) => settle(() => subs.every((s) => s.received.size >= acks.size), events),
+    close: () => subs.forEach((s) => s.ws.terminate()),
+  }
+}
 
-  const acks = new Map<string, { sentAt: number; ackAt: number }>()
+/** What the sockets received of the acknowledged writes: losses, gaps, and the latencies over (subscriber, write). */
+function deliveryFigures(subs: Subscriber[], acks: Map<string, Ack>, receipts: Map<string, number[]>) {
+  let lost = 0
+  for (const s of subs) for (const rev of acks.keys()) if (!s.received.has(rev)) lost += 1
+  const fromAck: number[] = []
+  const fromRequest: number[] = []
+  for (const [rev, { sentAt, ackAt }] of acks) {
+    for (const at of receipts.get(rev) ?? []) fromAck.push(at - ackAt), fromRequest.push(at - sentAt)
+  }
+  fromAck.sort((a, b) => a - b)
+  fromRequest.sort((a, b) => a - b)
+  return {
+    lost,
+    seqGaps: subs.reduce((n, s) => n + s.gaps, 0),
+    duplicates: subs.reduce((n, s) => n + s.dups, 0),
+    latencyFromAckMs: { p50: round(percentile(fromAck, 50), 2), p99: round(percentile(fromAck, 99), 2), max: round(fromAck.at(-1) ?? NaN, 2) },
+    latencyFromRequestMs: { p50: round(percentile(fromRequest, 50), 2), p99: round(percentile(fromRequest, 99), 2) },
+    latencySamples: fromAck.length,
+  }
+}
+
+/**
+ * The firehose under live writes, on `subscribers` sockets shared by two phases:
+ *
+ * - `maxRate`: `writes` createRecords from `writers` accounts at once, each as soon as its previous one is
+ *   acknowledged: throughput (delivered events/s), with latencies at whatever write rate the server reaches.
+ * - `fixedRate`: `fixed.writes` createRecords sent on a schedule, write i at start + i / `fixed.perSec` s whatever the
+ *   earlier ones are doing (the accounts in turn), so both servers are measured at the same load; a server that
+ *   cannot keep up shows it in `writeAckMs` and `sendLagMs` (how late the client sent against the schedule).
+ *
+ * Latency: from the write's HTTP response (ack) to each subscriber's receipt of its #commit; lost: acknowledged writes
+ * a subscriber never got.
+ */
+export async function fanout(
+  pid: number,
+  url: string,
+  writers: Account[],
+  subscribers: number,
+  writes: number,
+  fixed: { writes: number; perSec: number },
+) {
+  const firehose = await openSubscribers(url, subscribers, writers[0])
+  try {
+    const maxRate = await maxRateFanout(pid, firehose, writers, writes)
+    const fixedRate = await fixedRateFanout(pid, firehose, writers, fixed.writes, fixed.perSec)
+    return { maxRate, fixedRate }
+  } finally {
+    firehose.close()
+  }
+}
+
+export type Subscribers = Awaited<ReturnType<typeof openSubscribers>>
+
+async function maxRateFanout(pid: number, firehose: Subscribers, writers: Account[], writes: number) {
+  const receipts = firehose.count()
+  const acks = new Map<string, Ack>()
   const cpu0 = cpuMsOf(pid)
   const client0 = process.cpuUsage()
   const t0 = performance.now()
@@ -290,39 +362,70 @@ export async function fanout(pid: number, url: string, writers: Account[], subsc
   )
   const writesMs = performance.now() - t0
   if (acks.size !== writes) throw new Error(`${writes} writes answered only ${acks.size} distinct revs`)
-  const complete = await settle(
-    () => subs.every((s) => s.received.size >= acks.size),
-    () => subs.reduce((n, s) => n + s.events, 0),
-  )
+  const complete = await firehose.delivered(acks)
   const serverCpuMs = cpuMsOf(pid) - cpu0
   const clientCpuMs = clientCpuMsSince(client0)
+  const { subs } = firehose
   const t1 = Math.max(...subs.map((s) => s.lastAt))
-  for (const s of subs) s.ws.terminate()
-
-  let lost = 0
-  for (const s of subs) for (const rev of acks.keys()) if (!s.received.has(rev)) lost += 1
-  const fromAck: number[] = []
-  const fromRequest: number[] = []
-  for (const [rev, { sentAt, ackAt }] of acks) {
-    for (const at of receipts.get(rev) ?? []) fromAck.push(at - ackAt), fromRequest.push(at - sentAt)
-  }
-  fromAck.sort((a, b) => a - b)
-  fromRequest.sort((a, b) => a - b)
-  const delivered = subs.reduce((n, s) => n + s.events, 0)
+  const delivered = firehose.events()
+  const figures = deliveryFigures(subs, acks, receipts)
   return {
-    subscribers,
+    subscribers: subs.length,
     writes: acks.size,
     writers: writers.length,
     writesPerSec: round(acks.size / (writesMs / 1000)),
     eventsDelivered: delivered,
     deliveredEventsPerSec: round(delivered / ((t1 - t0) / 1000)),
-    lost,
     complete,
-    seqGaps: subs.reduce((n, s) => n + s.gaps, 0),
-    duplicates: subs.reduce((n, s) => n + s.dups, 0),
-    latencyFromAckMs: { p50: round(percentile(fromAck, 50), 2), p99: round(percentile(fromAck, 99), 2), max: round(fromAck.at(-1) ?? NaN, 2) },
-    latencyFromRequestMs: { p50: round(percentile(fromRequest, 50), 2), p99: round(percentile(fromRequest, 99), 2) },
-    latencySamples: fromAck.length,
+    ...figures,
+    serverCpuMs: round(serverCpuMs),
+    clientCpuMs: round(clientCpuMs),
+    lastSeq: Math.max(...subs.map((s) => s.lastSeq)),
+  }
+}
+
+export async function fixedRateFanout(pid: number, firehose: Subscribers, writers: Account[], writes: number, perSec: number) {
+  const receipts = firehose.count()
+  const acks = new Map<string, Ack>()
+  const ackMs: number[] = []
+  const sendLag: number[] = []
+  const pending: Promise<void>[] = []
+  const cpu0 = cpuMsOf(pid)
+  const client0 = process.cpuUsage()
+  const t0 = performance.now()
+  for (let i = 0; i < writes; i++) {
+    const due = t0 + (i * 1000) / perSec
+    const wait = due - performance.now()
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+    const sentAt = performance.now()
+    sendLag.push(sentAt - due)
+    pending.push(
+      createRecord(writers[i % writers.length], `fixed rate ${i}`).then((rev) => {
+        const ackAt = performance.now()
+        acks.set(rev, { sentAt, ackAt })
+        ackMs.push(ackAt - sentAt)
+      }),
+    )
+  }
+  await Promise.all(pending)
+  if (acks.size !== writes) throw new Error(`${writes} writes answered only ${acks.size} distinct revs`)
+  const complete = await firehose.delivered(acks)
+  const serverCpuMs = cpuMsOf(pid) - cpu0
+  const clientCpuMs = clientCpuMsSince(client0)
+  const { subs } = firehose
+  const figures = deliveryFigures(subs, acks, receipts)
+  ackMs.sort((a, b) => a - b)
+  sendLag.sort((a, b) => a - b)
+  return {
+    subscribers: subs.length,
+    writes: acks.size,
+    writers: writers.length,
+    targetWritesPerSec: perSec,
+    writeAckMs: { p50: round(percentile(ackMs, 50), 2), p99: round(percentile(ackMs, 99), 2), max: round(ackMs.at(-1)!, 2) },
+    sendLagMs: { p99: round(percentile(sendLag, 99), 2), max: round(sendLag.at(-1)!, 2) },
+    eventsDelivered: firehose.events(),
+    complete,
+    ...figures,
     serverCpuMs: round(serverCpuMs),
     clientCpuMs: round(clientCpuMs),
     lastSeq: Math.max(...subs.map((s) => s.lastSeq)),

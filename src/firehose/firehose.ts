@@ -86,7 +86,7 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
   /** Open sockets per client IP (closing ones included: they still hold their buffers). */
   private readonly openPerIp = new Map<string, number>()
   private nextId = 0
-  private fanout: NodeJS.Immediate | undefined
+  private fanoutQueued = false
   private closing: Promise<void> | undefined
 
   /** The subscriber's address as the trusted-proxy rule sees it (behind nginx: the real client, not nginx). */
@@ -185,7 +185,6 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.sequencer.off('events', this.onEvents)
-      clearImmediate(this.fanout)
       this.keepalive.stop()
       const pruning = this.retention.stop()
       for (const sub of [...this.subscribers]) sub.end('ServerShutdown', { code: CLOSE_GOING_AWAY })
@@ -238,14 +237,20 @@ export class Firehose extends EventEmitter<FirehoseEvents> {
     this.emit('disconnect', { ...info, reason })
   }
 
-  // Called synchronously after each committing transaction: coalesce into one fan-out per event-loop turn.
+  // Called synchronously after each committing transaction. The fan-out runs as soon as the code that committed is
+  // done (a tick: after the promise continuations that answer the write, so the ack is not held up), not in the next
+  // check phase: until then the event loop would go on to whatever other I/O is ready, such as the next write's
+  // whole transaction and its fsync, and the event would wait behind it. Commits in the same tick share one fan-out.
   private readonly onEvents = (latestSeq: number): void => {
     this.log.noteHead(latestSeq)
-    this.fanout ??= setImmediate(this.fanOut)
+    if (this.fanoutQueued) return
+    this.fanoutQueued = true
+    process.nextTick(this.fanOut)
   }
 
   private readonly fanOut = (): void => {
-    this.fanout = undefined
+    this.fanoutQueued = false
+    if (this.closing) return
     try {
       this.log.refresh()
     } catch (err) {
