@@ -1,10 +1,11 @@
 // Node 22 strips the types of every .ts module it loads, at every start, with amaro (SWC compiled to WebAssembly): for
 // this server about 0.7 MB of TypeScript, half a second of CPU and ~40 MiB of WebAssembly memory never given back.
-// Node 23 keeps the stripped output in its compile cache; this does the same on Node 22. A load hook answers each .ts
-// module of this package with the JavaScript stripped at an earlier start, keyed by the file's path and contents, and
-// strips only what is new or changed, with Node's own stripTypeScriptTypes (the loader's code path: same output,
-// positions kept, same `//# sourceURL`). The entries live beside Node's compile cache, whose directory is already
-// per Node version; without a compile cache (NODE_DISABLE_COMPILE_CACHE, unwritable) nothing is cached.
+// Later Node versions keep the stripped output in their compile cache (nodejs/node#56629, not in Node 22); this does
+// the same here. A load hook answers each .ts module of this package with the JavaScript stripped at an earlier start
+// from the same contents, and strips only what is new or changed, with Node's own stripTypeScriptTypes (the loader's
+// code path: the same output, positions kept, the same `//# sourceURL`). One entry per file, overwritten when the file
+// changes (its first line is the hash of the source it came from), beside Node's compile cache, whose directory is
+// already per Node version; without a compile cache (NODE_DISABLE_COMPILE_CACHE, unwritable) nothing is cached.
 //
 // Plain JavaScript on purpose: loaded with `--import` (package.json's start script), it serves src/index.ts itself
 // from the cache, so that a start with nothing changed never loads the stripper. src/index.ts also installs it, for
@@ -14,11 +15,11 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import module from 'node:module'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const INSTALLED = Symbol.for('aurora-locus.type-strip-cache')
 /** This package's root: only its own files are cached (Node refuses to strip anything under node_modules). */
-const ROOT = path.resolve(import.meta.dirname, '..')
+const ROOT = `${pathToFileURL(path.resolve(import.meta.dirname, '..')).href}/`
 
 /**
  * Install the hook once per process. Returns the cache directory, or undefined when nothing is cached: no compile
@@ -44,23 +45,22 @@ export function installTypeStripCache() {
   module.registerHooks({
     load(url, context, nextLoad) {
       const loaded = nextLoad(url, context)
-      if (loaded.format !== 'module-typescript' || !url.startsWith('file:')) return loaded
+      if (loaded.format !== 'module-typescript' || !url.startsWith(ROOT) || url.includes('/node_modules/')) return loaded
       const filename = fileURLToPath(url)
-      if (!filename.startsWith(ROOT + path.sep) || filename.includes(`${path.sep}node_modules${path.sep}`)) return loaded
       // The loader decodes sources this way too (a BOM dropped).
       const source = typeof loaded.source === 'string' ? loaded.source : decoder.decode(loaded.source)
-      const entry = path.join(dir, createHash('sha256').update(filename).update('\0').update(source).digest('hex'))
-      let code
-      try {
-        code = readFileSync(entry, 'utf8')
-      } catch {
+      // One entry per file, overwritten when it changes: its first line is the hash of the source it was stripped from.
+      const entry = path.join(dir, createHash('sha256').update(filename).digest('hex'))
+      const stamp = `${createHash('sha256').update(source).digest('hex')}\n`
+      let code = cached(entry, stamp)
+      if (code === undefined) {
         try {
           code = strip(source, filename)
         } catch {
           // Bad syntax: Node's own stripping reports it, with its snippet.
           return loaded
         }
-        save(entry, code)
+        save(entry, stamp + code)
       }
       return { format: 'module', source: code, shortCircuit: true }
     },
@@ -82,6 +82,17 @@ function strip(source, filename) {
   } finally {
     process.emitWarning = emitWarning
   }
+}
+
+/** The code stored in `entry` if it was stripped from the source `stamp` names. */
+function cached(entry, stamp) {
+  let text
+  try {
+    text = readFileSync(entry, 'utf8')
+  } catch {
+    return undefined
+  }
+  return text.startsWith(stamp) ? text.slice(stamp.length) : undefined
 }
 
 /** Written whole or not at all (several servers or tests may start at once): a temporary file, then a rename. */

@@ -72,9 +72,11 @@ describe('type-strip cache', () => {
     writeFileSync(path.join(dir, 'src/dep.ts'), dep(2))
     assert.deepEqual(report(), { value: 2, stripperLoaded: true })
     assert.deepEqual(report(), { value: 2, stripperLoaded: false })
-    // Back to an earlier version: its entry is still there.
+    // Back to an earlier version: stripped again (one entry per file, which holds the newest), and served after.
     writeFileSync(path.join(dir, 'src/dep.ts'), dep(1))
+    assert.deepEqual(report(), { value: 1, stripperLoaded: true })
     assert.deepEqual(report(), { value: 1, stripperLoaded: false })
+    assert.equal(entries().length, 2, 'still one entry per file')
   })
 
   it('runs what Node runs: the same stack positions, warm or cold, as without the cache', () => {
