@@ -265,7 +265,7 @@ const SECP256K1_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e
 
 /**
  * The PLC rotation key (secp256k1, hex), imported by its first use (a signup, a PLC operation) rather than at startup:
- * the first secp256k1 public key a process derives builds the curve's precomputed tables, ~75 ms of CPU and ~7 MiB that
+ * the first secp256k1 public key a process derives builds the curve's precomputed tables, ~75 ms of CPU and ~10 MiB that
  * a server nobody signs up to need not spend. PlcService (and @did-plc/lib, given it as its signer) uses only these.
  */
 function rotationKeyOnFirstUse(hex: string): Keypair {
