@@ -12,7 +12,7 @@
 // `node src/index.ts` (the Docker image), where only the entry file is stripped the slow way. Installing twice is a
 // no-op.
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import module from 'node:module'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -36,10 +36,13 @@ export function installTypeStripCache() {
   if (!compileCache || process.features.typescript !== 'strip' || process.sourceMapsEnabled) return undefined
   const dir = path.join(compileCache, 'aurora-strip-types')
   try {
-    mkdirSync(dir, { recursive: true })
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
   } catch {
     return undefined
   }
+  // Its entries are code this process runs: the default directory is under /tmp, and a directory (or a parent) that
+  // someone else owns or may write to could hold their code instead of ours. Then nothing is cached.
+  if (!ownedAndPrivate(dir) || !ownedAndPrivate(compileCache)) return undefined
   g[INSTALLED] = dir
   const decoder = new TextDecoder()
   module.registerHooks({
@@ -81,6 +84,21 @@ function strip(source, filename) {
     return module.stripTypeScriptTypes(source, { mode: 'strip', sourceUrl: filename })
   } finally {
     process.emitWarning = emitWarning
+  }
+}
+
+/**
+ * A directory of this user's that no one else may write to: not world-writable, and group-writable only for the
+ * user's own primary group (a umask of 002 with one group per user). On Windows, where modes say little, any.
+ */
+function ownedAndPrivate(dir) {
+  if (process.getuid === undefined || process.getgid === undefined) return true
+  try {
+    const st = statSync(dir)
+    const groupOk = (st.mode & 0o020) === 0 || st.gid === process.getgid()
+    return st.uid === process.getuid() && (st.mode & 0o002) === 0 && groupOk
+  } catch {
+    return false
   }
 }
 

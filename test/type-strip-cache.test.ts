@@ -4,7 +4,7 @@
 // be served stale, and what runs must be what Node's own stripping gives: same errors, same stack positions.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -97,6 +97,18 @@ describe('type-strip cache', () => {
     const res = run('src/bad.ts')
     assert.notEqual(res.status, 0)
     assert.match(res.stderr, /ERR_INVALID_TYPESCRIPT_SYNTAX/)
+  })
+
+  it('uses no cache directory that others may write to (its entries are code this process runs)', () => {
+    const strips = path.join(readdirSync(cache).map((d) => path.join(cache, d)).find((d) => existsSync(path.join(d, 'aurora-strip-types')))!, 'aurora-strip-types')
+    assert.deepEqual(report(), { value: 1, stripperLoaded: false }, 'warm before')
+    chmodSync(strips, 0o777)
+    try {
+      assert.deepEqual(report(), { value: 1, stripperLoaded: true }, 'world-writable: not used')
+    } finally {
+      chmodSync(strips, 0o700)
+    }
+    assert.deepEqual(report(), { value: 1, stripperLoaded: false }, 'private again: used')
   })
 
   it('caches nothing, and still runs, without a compile cache', () => {
