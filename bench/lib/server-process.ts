@@ -23,6 +23,11 @@ export type ServerProcess = {
 }
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
+/**
+ * Node flags `npm start` gives Aurora (package.json): the cache of stripped types loaded before the first .ts file,
+ * the launcher's own included.
+ */
+export const AURORA_NODE_ARGS = ['--import', './src/type-strip-cache.js']
 const HEALTH_POLL_MS = 5
 const STARTUP_TIMEOUT_MS = 60_000
 
@@ -43,7 +48,8 @@ export async function startServerProcess(name: ServerName, plcUrl: string, nodeA
   const url = `http://127.0.0.1:${port}`
   const t0 = performance.now()
   // A clean environment, as a service manager would give it: no NODE_OPTIONS, no LOG_ENABLED from our shell.
-  const child = spawn(process.execPath, [...nodeArgs, `bench/servers/${name}.ts`, '--plc', plcUrl, '--port', String(port), '--data', dataDir], {
+  const launch = name === 'aurora' ? AURORA_NODE_ARGS : []
+  const child = spawn(process.execPath, [...nodeArgs, ...launch, `bench/servers/${name}.ts`, '--plc', plcUrl, '--port', String(port), '--data', dataDir], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,7 +1,9 @@
 // Launcher for the paired benchmark: one Aurora Locus server in this process, exactly as `npm start` runs it
-// (src/index.ts, with Node's compile cache), configured from the command line, then one JSON ready line on stdout.
+// (src/index.ts, with Node's compile cache and the cache of stripped types, which bench/lib/server-process.ts loads
+// with --import as package.json's start script does), configured from the command line, then one JSON ready line on
+// stdout.
 //
-//   node bench/servers/aurora.ts --plc http://localhost:PLC --port 3000 --data /tmp/dir
+//   node --import ./src/type-strip-cache.js bench/servers/aurora.ts --plc http://localhost:PLC --port 3000 --data /tmp/dir
 //
 // Loopback only (dev mode), its own PLC directory, logs at warn, and for a single loopback client: rate limits off
 // and no caps on firehose sockets (200 subscribers from 127.0.0.1 would meet the per-IP cap of 16).

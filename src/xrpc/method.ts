@@ -16,7 +16,11 @@ export type Route = {
   auth: AuthKind
   /** What an OAuth access token needs to call it ('none' for kinds that take no account login). */
   oauth: OAuthRule
-  def: MethodDef<any, any>
+  /**
+   * Its schemas and handler. Their module is imported by the first call that needs it, not at startup; every call
+   * after gets the same promise, settled.
+   */
+  method: () => Promise<MethodDef<any, any>>
   /** Rate limits this method counts against besides the global one, spent after auth and input validation. */
   limits: readonly RouteLimit[]
 }

@@ -39,7 +39,8 @@ export function createXrpcRouter(ctx: AppContext, routes: readonly Route[]): exp
       if (!expected.includes(req.method)) {
         throw new InvalidRequestError(`Incorrect HTTP method (${req.method}) expected ${expected[0]}`)
       }
-      const { def } = route
+      // The handler's module, imported now if this is the method's first call (src/api/routes.ts).
+      const def = await route.method()
       const params = def.params ? validate(def.params, req.query, 'Params') : {}
       // Credentials before the body, as the reference does: a caller who may not use the method never has its body
       // read, parsed and validated (up to PDS_MAX_REQUEST_BYTES of work on the event loop).
