@@ -23,4 +23,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PDS_PORT||3000)+'/xrpc/_health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # Node runs as PID 1 and handles SIGTERM itself (src/main.ts): `docker stop` gets a clean shutdown, exit code 0,
 # well within its 10 s.
-CMD ["node", "src/index.ts"]
+CMD ["node", "--import", "./src/type-strip-cache.js", "src/index.ts"]
