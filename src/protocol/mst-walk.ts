@@ -65,7 +65,8 @@ class CanonicalReader {
   private readonly b: Uint8Array
 
   constructor(bytes: Uint8Array) {
-    this.b = bytes
+    // A plain view: its subarrays (every key and link) are cheaper to make than a Buffer's.
+    this.b = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
   get done(): boolean {
@@ -103,8 +104,11 @@ class CanonicalReader {
   link(): CarCid | undefined {
     if (this.b[this.pos] !== TAG_CID[0] || this.b[this.pos + 1] !== TAG_CID[1]) return undefined
     this.pos += 2
-    const bytes = this.bytes()
-    return bytes && bytes.length > 1 && bytes[0] === 0 ? { bytes: bytes.subarray(1) } : undefined
+    const n = this.head(2)
+    const start = this.pos
+    if (n < 2 || start + n > this.b.length || this.b[start] !== 0) return undefined
+    this.pos += n
+    return { bytes: this.b.subarray(start + 1, start + n) }
   }
 
   nullableLink(): CarCid | null | undefined {
@@ -147,10 +151,8 @@ function readNode(bytes: Uint8Array): Node<CarCid> {
 }
 
 /** Every block of the repo under `commitCid`: the commit, then each MST node followed by its subtrees and records in key order. */
-export function* fullRepoBlocks(get: LinkGetter, commitCid: CID): Generator<CarBlock> {
-  const commitBytes = get(commitCid)
-  yield { cid: commitCid, bytes: commitBytes }
-  yield* walkLinks(get, decodeCommit(commitBytes).data)
+export function fullRepoBlocks(get: LinkGetter, commitCid: CID): Generator<CarBlock> {
+  return walkLinks(get, commitCid, true)
 }
 
 /** A block of the tree; `key` (collection/rkey) marks a record, absent on MST nodes. */
@@ -169,7 +171,7 @@ const MAX_TREE_DEPTH = 129
  * real one. Missing blocks are whatever `get` throws.
  */
 export function* walkTree(get: BlockGetter, dataCid: CID): Generator<TreeBlock> {
-  for (const { cid, bytes, key } of walkLinks((link) => get(asCid(link)), dataCid)) {
+  for (const { cid, bytes, key } of walkLinks((link) => get(asCid(link)), dataCid, false)) {
     yield key ? { cid: asCid(cid), bytes, key: key.toString('utf8') } : { cid: asCid(cid), bytes }
   }
 }
@@ -187,8 +189,11 @@ function asCid(link: CarCid): CID {
 type Frame = { node: Node<CarCid>; next: number; prevKey: Buffer }
 const NO_KEY = Buffer.alloc(0)
 
-/** walkTree's order and checks, links as binary CIDs; `key` is a record's full key, null on MST nodes. */
-function* walkLinks(get: LinkGetter, dataCid: CarCid): Generator<CarBlock & { key: Buffer | null }> {
+/**
+ * walkTree's order and checks, links as binary CIDs; `key` is a record's full key, null on MST nodes. From a commit
+ * (`fromCommit`), the commit first and then its tree: one generator, as every level of delegation costs each block.
+ */
+function* walkLinks(get: LinkGetter, root: CarCid, fromCommit: boolean): Generator<CarBlock & { key: Buffer | null }> {
   // The path from the root: each node's decoded entries and where its walk is (-1: before its left subtree).
   const path: Frame[] = []
   let lastKey: Buffer | null = null
@@ -197,6 +202,12 @@ function* walkLinks(get: LinkGetter, dataCid: CarCid): Generator<CarBlock & { ke
     const bytes = get(cid)
     path.push({ node: readNode(bytes), next: -1, prevKey: NO_KEY })
     return { cid, bytes, key: null }
+  }
+  let dataCid = root
+  if (fromCommit) {
+    const bytes = get(root)
+    yield { cid: root, bytes, key: null }
+    dataCid = decodeCommit(bytes).data
   }
   yield enter(dataCid)
   while (path.length > 0) {
@@ -223,7 +234,10 @@ function* walkLinks(get: LinkGetter, dataCid: CarCid): Generator<CarBlock & { ke
 /** An entry's full key: `p` bytes of the previous entry's key, then its own suffix `k`. */
 function entryKey(entry: Entry<unknown>, prevKey: Buffer): Buffer {
   if (entry.p > prevKey.length) throw new MalformedRepoError('malformed MST entry')
-  return Buffer.concat([prevKey.subarray(0, entry.p), entry.k])
+  const key = Buffer.allocUnsafe(entry.p + entry.k.length)
+  prevKey.copy(key, 0, 0, entry.p)
+  key.set(entry.k, entry.p)
+  return key
 }
 
 /**
