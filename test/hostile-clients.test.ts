@@ -144,9 +144,12 @@ async function pausedExport(pds: TestPds, query: string, nsid = 'com.atproto.syn
   )
   assert.equal(res.statusCode, 200)
   const chunks: Buffer[] = []
-  await within(new Promise((resolve) => res.once('data', (c: Buffer) => resolve(chunks.push(c)))), 10_000, 'the first chunk')
-  res.pause()
+  // Every chunk is kept from the start: one socket read can emit several before the pause, as the await below waits
+  // a microtask.
+  const first = new Promise((resolve) => res.once('data', resolve))
   res.on('data', (c: Buffer) => chunks.push(c))
+  await within(first, 10_000, 'the first chunk')
+  res.pause()
   return {
     res,
     /** Read the rest; resolves with every byte, or rejects if the response was cut. */

@@ -11,6 +11,7 @@ import vm from 'node:vm'
 import {
   BlockMap,
   MemoryBlockstore,
+  MST,
   readCar,
   readCarStream,
   readCarWithRoot,
@@ -20,6 +21,7 @@ import {
   verifyRecords,
   verifyRepo,
   verifyRepoCar,
+  writeCarStream,
 } from '@atproto/repo'
 import * as cbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
@@ -291,6 +293,24 @@ describe('sync endpoints', () => {
       blockCount = stats.n
       blockBytes = stats.bytes
       assert.equal(pds.ctx.records.count(big.did), 10_000)
+    })
+
+    it('getRepo is the commit, then each MST node before its subtrees and records in key order: byte for byte the CAR @atproto/repo writes for its own MST walk', async () => {
+      const bytes = await getRepo(pds, big.did)
+      const { root, blocks } = await readCarWithRoot(bytes)
+      const data = (cbor.decode(blocks.get(root)!) as { data: CID }).data
+      // MST.walk: a node, then its entries in order, each subtree walked where it sits.
+      async function* walkOrder() {
+        yield { cid: root, bytes: blocks.get(root)! }
+        for await (const entry of MST.load(new MemoryBlockstore(blocks), data).walk()) {
+          const cid = entry.isTree() ? await entry.getPointer() : entry.value
+          yield { cid, bytes: blocks.get(cid)! }
+        }
+      }
+      const expected: Uint8Array[] = []
+      for await (const part of writeCarStream(root, walkOrder())) expected.push(part)
+      assert.ok(Buffer.from(bytes).equals(Buffer.concat(expected)), 'the same bytes in the same order')
+      assert.equal(blocks.size, blockCount)
     })
 
     it('streams through getRepo while memory stays flat', async (t) => {

@@ -12,16 +12,22 @@
 // - The full export walks the MST from the pinned root, reading each block by CID (live, else retired). The diff
 //   (`since`) reads blocks with since < rev <= the pinned rev, live or retired, in keyset pages by (rev, cid).
 // Deleting the account deletes its blocks outright; an export then running fails (the client gets a cut response).
+//
+// Memory per export is bounded whatever the repo's size: the chunk being built (CHUNK_BYTES, or one frame when a
+// block is larger: records are at most 1 MB, imported blocks 2 MiB), the Readable's buffer (it asks for a chunk only
+// below CHUNK_BYTES), the block held over for the next chunk, and the walk's path from the root: one decoded MST node
+// per level, about log4(records) levels (7 for 10,000 records, 12 for ten million; at most 129 by construction); the
+// diff holds one page instead (DIFF_PAGE_BYTES plus a block). A few hundred KiB for a repo of ordinary records.
 import { EventEmitter } from 'node:events'
 import { Readable } from 'node:stream'
 import { CID } from 'multiformats/cid'
 import { IdleTimeoutError } from '../errors.ts'
-import { blockFrame, carHeader } from '../protocol/car.ts'
-import { fullRepoBlocks, type Block, type BlockGetter } from '../protocol/mst-walk.ts'
+import { carHeader, frameLength, writeFrame, type CarBlock, type CarCid } from '../protocol/car.ts'
+import { fullRepoBlocks, type LinkGetter } from '../protocol/mst-walk.ts'
 import type { RepoExports } from './repo-exports.ts'
 import { AFTER_EVERY_CID, type RepoBlockStatements } from './sql-storage.ts'
 
-/** Frames are coalesced into chunks of about this size: fewer, larger socket writes. */
+/** Frames are coalesced into chunks of at most this size (a larger frame is a chunk of its own): fewer, larger socket writes. */
 const CHUNK_BYTES = 64 * 1024
 /** A diff page: at most this many rows, and no more once their bytes reach DIFF_PAGE_BYTES. */
 const DIFF_PAGE_ROWS = 256
@@ -44,7 +50,9 @@ export const carStreams = new EventEmitter<{ open: [did: string]; close: [info: 
  */
 export class CarStream extends Readable {
   private header: Uint8Array | null
-  private readonly blocks: Iterator<Block>
+  private readonly blocks: Iterator<CarBlock>
+  /** A block taken from the iterator that did not fit in the last chunk: the next one starts with it. */
+  private held: CarBlock | null = null
   private readonly release: () => void
   private readonly did: string
   private readonly idleMs: number
@@ -60,7 +68,7 @@ export class CarStream extends Readable {
   constructor(
     did: string,
     root: CID | null,
-    blocks: Iterator<Block>,
+    blocks: Iterator<CarBlock>,
     opts: { release: () => void; idleMs: number; readPage?: (read: () => void) => void },
   ) {
     super({ highWaterMark: CHUNK_BYTES })
@@ -76,11 +84,13 @@ export class CarStream extends Readable {
 
   override _read(): void {
     this.progressAt = Date.now()
-    const parts: Uint8Array[] = []
+    // Frames are written straight into one chunk buffer; a block that does not fit waits for the next chunk, and
+    // one larger than a chunk gets a buffer of its own.
+    let chunk = Buffer.allocUnsafe(CHUNK_BYTES)
     let size = 0
     if (this.header) {
-      parts.push(this.header)
-      size += this.header.length
+      size = this.header.length
+      chunk.set(this.header)
       this.header = null
     }
     let done = false
@@ -88,16 +98,26 @@ export class CarStream extends Readable {
       // One short read transaction per chunk: one lock on the WAL for its reads, released before the client is
       // waited for.
       this.readPage(() => {
-        while (size < CHUNK_BYTES) {
-          const next = this.blocks.next()
-          if (next.done) {
-            done = true
-            return
+        for (;;) {
+          let block = this.held
+          this.held = null
+          if (!block) {
+            const next = this.blocks.next()
+            if (next.done) {
+              done = true
+              return
+            }
+            block = next.value
           }
-          for (const part of blockFrame(next.value)) {
-            parts.push(part)
-            size += part.length
+          const length = frameLength(block)
+          if (size + length > chunk.length) {
+            if (size > 0) {
+              this.held = block
+              return
+            }
+            chunk = Buffer.allocUnsafe(length)
           }
+          size = writeFrame(chunk, size, block)
           this.sent += 1
         }
       })
@@ -105,7 +125,7 @@ export class CarStream extends Readable {
       this.destroy(err as Error)
       return
     }
-    if (size > 0) this.push(Buffer.concat(parts, size))
+    if (size > 0) this.push(chunk.subarray(0, size))
     if (done) {
       this.complete = true
       this.push(null)
@@ -169,21 +189,48 @@ export function streamRepoCar(stmts: RepoBlockStatements, exports: RepoExports, 
 }
 
 /** A block of the pinned commit: still live, or retired by a commit since. */
-function pinnedGetter(stmts: RepoBlockStatements, did: string): BlockGetter {
+function pinnedGetter(stmts: RepoBlockStatements, did: string): LinkGetter {
   return (cid) => {
-    const key = cid.toString()
+    const key = cidKey(cid)
     const bytes = (stmts.getBlock.get(did, key) ?? stmts.getRetiredBlock.get(did, key)) as Uint8Array | undefined
     if (!bytes) throw new Error(`block ${key} missing from repo ${did}`)
     return bytes
   }
 }
 
+/** How repo_block names a CID: CID.toString, i.e. multibase base32 ('b', RFC 4648 lowercase, no padding) for v1. */
+function cidKey(cid: CarCid): string {
+  const bytes = cid.bytes
+  if (bytes[0] !== 1) return CID.decode(bytes).toString()
+  // Written as ASCII into one buffer and read back as one flat string: multiformats' encoder appends a character at
+  // a time, which cost more than the SQLite lookup the key is for.
+  const need = 1 + Math.ceil((bytes.length * 8) / 5)
+  if (keyScratch.length < need) keyScratch = Buffer.alloc(need)
+  const out = keyScratch
+  out[0] = 0x62 // 'b'
+  let o = 1
+  let acc = 0
+  let bits = 0
+  for (let i = 0; i < bytes.length; i++) {
+    acc = ((acc << 8) | bytes[i]) & 0xfff
+    bits += 8
+    while (bits >= 5) {
+      bits -= 5
+      out[o++] = BASE32[(acc >> bits) & 31]
+    }
+  }
+  if (bits > 0) out[o++] = BASE32[(acc << (5 - bits)) & 31]
+  return out.toString('latin1', 0, o)
+}
+const BASE32 = Buffer.from('abcdefghijklmnopqrstuvwxyz234567', 'latin1')
+let keyScratch = Buffer.alloc(64)
+
 /** Blocks with since < rev <= until, a page per query; no statement stays open across a yield. */
-function* diffBlocks(stmts: RepoBlockStatements, did: string, since: string, until: string): Generator<Block> {
+function* diffBlocks(stmts: RepoBlockStatements, did: string, since: string, until: string): Generator<CarBlock> {
   let afterRev = since
   let afterCid = AFTER_EVERY_CID
   for (;;) {
-    const page: Block[] = []
+    const page: CarBlock[] = []
     let bytes = 0
     const rows = stmts.blocksInRevRange.iterate({ did, until, afterRev, afterCid, limit: DIFF_PAGE_ROWS }) as
       IterableIterator<{ cid: string; rev: string; content: Uint8Array }>
