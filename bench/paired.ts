@@ -163,6 +163,8 @@ const rows: Row[] = [
   },
   { label: 'firehose write-ack → receipt p50, ms', get: (r) => r.fanout.latencyFromAckMs.p50, better: 'lower', digits: 1 },
   { label: 'firehose write-ack → receipt p99, ms', get: (r) => r.fanout.latencyFromAckMs.p99, better: 'lower', digits: 1 },
+  { label: 'firehose write request → receipt p50, ms', get: (r) => r.fanout.latencyFromRequestMs.p50, better: 'lower', digits: 1 },
+  { label: 'firehose write request → receipt p99, ms', get: (r) => r.fanout.latencyFromRequestMs.p99, better: 'lower', digits: 1 },
   { label: 'firehose events lost (all subscribers)', get: (r) => r.fanout.lost, better: null },
   {
     label: `firehose at a fixed ${s.fixedRatePerSec} writes/s (${s.subscribers} subscribers × ${s.fixedRateWrites} writes): write-ack → receipt p50, ms`,
@@ -172,6 +174,8 @@ const rows: Row[] = [
   },
   { label: `firehose at ${s.fixedRatePerSec} writes/s: write-ack → receipt p99, ms`, get: (r) => r.fanoutFixedRate.latencyFromAckMs.p99, better: 'lower', digits: 1 },
   { label: `firehose at ${s.fixedRatePerSec} writes/s: write-ack → receipt max, ms`, get: (r) => r.fanoutFixedRate.latencyFromAckMs.max, better: 'lower', digits: 1 },
+  { label: `firehose at ${s.fixedRatePerSec} writes/s: write request → receipt p50, ms`, get: (r) => r.fanoutFixedRate.latencyFromRequestMs.p50, better: 'lower', digits: 1 },
+  { label: `firehose at ${s.fixedRatePerSec} writes/s: write request → receipt p99, ms`, get: (r) => r.fanoutFixedRate.latencyFromRequestMs.p99, better: 'lower', digits: 1 },
   { label: `firehose at ${s.fixedRatePerSec} writes/s: write request → ack p99, ms`, get: (r) => r.fanoutFixedRate.writeAckMs.p99, better: 'lower', digits: 1 },
   { label: `firehose at ${s.fixedRatePerSec} writes/s: events lost`, get: (r) => r.fanoutFixedRate.lost, better: null },
   { label: `cursor replay events/s (from cursor 0, ≥ ${s.replayEvents} events, median of 3)`, get: (r) => r.replay.eventsPerSec, better: 'higher' },
@@ -192,7 +196,8 @@ const ratios: Record<string, number | null> = {}
 for (const row of rows) {
   const a = aurora ? row.get(aurora) : NaN
   const r = reference ? row.get(reference) : NaN
-  const ratio = row.better && Number.isFinite(a) && Number.isFinite(r) && r !== 0 ? a / r : null
+  // A ratio of times means nothing once one is negative (an event that outran its write's answer): shown as —.
+  const ratio = row.better && Number.isFinite(a) && Number.isFinite(r) && r > 0 && a >= 0 ? a / r : null
   ratios[row.label] = ratio === null ? null : Math.round(ratio * 100) / 100
   const cell = ratio === null ? '—' : `${ratio.toFixed(2)}× (${row.better} is better)`
   table.push(`| ${row.label} | ${aurora ? fmt(a, row.digits) : '—'} | ${reference ? fmt(r, row.digits) : '—'} | ${cell} |`)
