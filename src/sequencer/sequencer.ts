@@ -47,6 +47,11 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
    * savepoints).
    */
   writeTransaction<T>(fn: () => T): T {
+    return this.transact(fn, (latest) => this.emit('events', latest))
+  }
+
+  /** writeTransaction, telling `notify` (not the listeners) the newest seq when events were appended. */
+  private transact<T>(fn: () => T, notify: (latestSeq: number) => void): T {
     this.depth += 1
     let result: T
     try {
@@ -59,7 +64,7 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
     }
     if (this.depth === 0 && this.appended) {
       this.appended = false
-      this.emit('events', this.latestSeq())
+      notify(this.latestSeq())
     }
     return result
   }
@@ -85,8 +90,9 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
     const members = this.group
     this.group = []
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
+    let latest: number | null = null
     try {
-      this.writeTransaction(() => {
+      this.transact(() => {
         for (const m of members) {
           try {
             // Nested: a savepoint, released into the group's transaction or rolled back alone.
@@ -95,7 +101,7 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
             outcomes.push({ ok: false, error })
           }
         }
-      })
+      }, (seq) => (latest = seq))
     } catch (error) {
       for (const m of members) m.reject(error)
       return
@@ -105,6 +111,12 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
       if (o.ok) m.resolve(o.value)
       else m.reject(o.error)
     })
+    // Listeners hear of the events in a microtask queued after the members' continuations: the firehose fans out on
+    // the next tick after that, i.e. once the writers' answers are on their way, so no answer waits for a fan-out.
+    if (latest !== null) {
+      const seq = latest
+      queueMicrotask(() => this.emit('events', seq))
+    }
   }
 
   /** Append one event; only valid inside `writeTransaction`. The frame carries its seq and time, so it is encoded here. */
