@@ -9,6 +9,13 @@ import { createUser, xrpc, startServers, stopServers, type TestPds } from './hel
 import type { TestPlc } from './helpers/plc.ts'
 import { checkCommitEvent, events, signingDidKey, verifyStoredRepo } from './helpers/repo-check.ts'
 import { FirehoseClient } from './helpers/firehose-client.ts'
+import { MemoryBlockstore, Repo } from '@atproto/repo'
+import { Secp256k1Keypair } from '@atproto/crypto'
+import { TID } from '@atproto/common-web'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { buildCommit, type TreeChange } from '../src/repo/commit-builder.ts'
+import { RepoHeads } from '../src/repo/repo-heads.ts'
 
 type User = Awaited<ReturnType<typeof createUser>>
 const COLL = 'app.bsky.feed.post'
@@ -205,5 +212,40 @@ describe('s5 attack: group commit, repo heads, commit builder', () => {
     assert.equal(td.status, 200, JSON.stringify(td.body))
     const afterTd = await create()
     assert.ok(afterTd.status === 400 || afterTd.status === 401, `after a takedown: ${afterTd.status}`)
+  })
+})
+
+describe('s5 attack: repo heads memory', () => {
+  // A head keeps every node its commits created or loaded (~1.6 KiB per record written): 99 applyWrites of 200
+  // creates pinned a 32 MiB tree per repo, ~1 GiB over the 32 heads kept. It must be reloaded after a bounded number
+  // of record writes, not only of commits.
+  it('a head that took 200-write batches is reloaded after a bounded number of writes, not kept for 100 commits', async () => {
+    const key = await Secp256k1Keypair.create()
+    const storage = new MemoryBlockstore()
+    let repo = await Repo.create(storage, 'did:plc:heads', key)
+    const heads = new RepoHeads()
+    // Writes the kept head has absorbed since it was last loaded from storage.
+    let absorbed = 0
+    let dropped = 0
+    for (let c = 0; c < 6; c++) {
+      const changes: TreeChange[] = []
+      for (let i = 0; i < 200; i++) {
+        const bytes: Uint8Array = cbor.encode(post(`${c} ${i}`))
+        changes.push({ action: 'create', key: `${COLL}/${TID.nextStr()}`, cid: CID.createV1(cbor.code, await sha256.digest(bytes)), bytes })
+      }
+      const head = heads.get('did:plc:heads', repo.cid) ?? repo
+      const { commit, next } = await buildCommit(head, changes, key)
+      await storage.applyCommit(commit)
+      heads.set('did:plc:heads', next, changes.length)
+      repo = next
+      absorbed += changes.length
+      if (heads.get('did:plc:heads', next.cid)) {
+        assert.ok(absorbed <= 500, `a head kept after ${absorbed} record writes`)
+      } else {
+        absorbed = 0
+        dropped += 1
+      }
+    }
+    assert.equal(dropped, 2, 'dropped after each third batch of 200')
   })
 })
