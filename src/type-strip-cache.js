@@ -12,7 +12,7 @@
 // `node src/index.ts` (the Docker image), where only the entry file is stripped the slow way. Installing twice is a
 // no-op.
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import module from 'node:module'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -34,15 +34,18 @@ export function installTypeStripCache() {
   module.enableCompileCache()
   const compileCache = module.getCompileCacheDir()
   if (!compileCache || process.features.typescript !== 'strip' || process.sourceMapsEnabled) return undefined
-  const dir = path.join(compileCache, 'aurora-strip-types')
+  let dir = path.join(compileCache, 'aurora-strip-types')
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
+    // The real path, used from here on: a symlink on the way could be pointed elsewhere after the checks below, and
+    // modules are still loaded long after startup (route handlers on their first call).
+    dir = realpathSync(dir)
   } catch {
     return undefined
   }
   // Its entries are code this process runs: the default directory is under /tmp, and a directory (or a parent) that
   // someone else owns or may write to could hold their code instead of ours. Then nothing is cached.
-  if (!ownedAndPrivate(dir) || !ownedAndPrivate(compileCache)) return undefined
+  if (!ownedAndPrivate(dir) || !ownedAndPrivate(path.dirname(dir)) || !safeAncestors(path.dirname(dir))) return undefined
   g[INSTALLED] = dir
   const decoder = new TextDecoder()
   module.registerHooks({
@@ -99,6 +102,25 @@ function ownedAndPrivate(dir) {
     return st.uid === process.getuid() && (st.mode & 0o002) === 0 && groupOk
   } catch {
     return false
+  }
+}
+
+/**
+ * Every directory above `dir` is one no one else can rename `dir` (or a parent) out of and put theirs in its place:
+ * owned by this user or root, and not writable by others unless sticky (as /tmp: only an entry's owner may move it).
+ */
+function safeAncestors(dir) {
+  if (process.getuid === undefined || process.getgid === undefined) return true
+  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+    try {
+      const st = statSync(d)
+      const sticky = (st.mode & 0o1000) !== 0
+      const groupOk = (st.mode & 0o020) === 0 || sticky || st.gid === process.getgid()
+      if ((st.uid !== process.getuid() && st.uid !== 0) || ((st.mode & 0o002) !== 0 && !sticky) || !groupOk) return false
+    } catch {
+      return false
+    }
+    if (path.dirname(d) === d) return true
   }
 }
 

@@ -111,6 +111,25 @@ describe('type-strip cache', () => {
     assert.deepEqual(report(), { value: 1, stripperLoaded: false }, 'private again: used')
   })
 
+  it('uses no cache under a parent directory others may write to (they could swap the cache for theirs later)', () => {
+    // Modules are still loaded long after startup (route handlers on their first call): a parent someone else may
+    // write to (without the sticky bit) lets them rename our directory away after the checks and put theirs there.
+    const open = path.join(dir, 'shared')
+    mkdirSync(open)
+    const env = { NODE_COMPILE_CACHE: path.join(open, 'compile-cache') }
+    const start = () => {
+      const res = run('src/main.ts', { env })
+      assert.equal(res.status, 0, res.stderr)
+      return JSON.parse(res.stdout) as { value: number; stripperLoaded: boolean }
+    }
+    chmodSync(open, 0o777)
+    start()
+    assert.equal(start().stripperLoaded, true, 'a world-writable parent: not used')
+    chmodSync(open, 0o1777)
+    start()
+    assert.equal(start().stripperLoaded, false, 'sticky, as /tmp: used')
+  })
+
   it('caches nothing, and still runs, without a compile cache', () => {
     const before = entries().length
     writeFileSync(path.join(dir, 'src/dep.ts'), dep(3))
