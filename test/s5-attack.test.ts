@@ -55,9 +55,10 @@ describe('s5 attack: group commit, repo heads, commit builder', () => {
    * commits in order, each invertible onto prevData, chained (since = the previous rev, prevData = the previous
    * commit's data); getRepo verifies at the last one and holds the records listRecords lists; the stored repo verifies.
    */
-  async function checkAll(users: User[], from: number, acked: Map<string, string[]>) {
+  async function checkAll(users: User[], from: number, acked: Map<string, string[]>, contiguous = true) {
     const evs = events(pds, from)
-    evs.forEach((e, i) => assert.equal(e.seq, from + 1 + i, 'no gap in the log'))
+    if (contiguous) evs.forEach((e, i) => assert.equal(e.seq, from + 1 + i, 'no gap in the log'))
+    else evs.forEach((e, i) => i === 0 || assert.ok(e.seq > evs[i - 1].seq, 'seqs increase'))
     const keys = new Map<string, string>()
     for (const u of users) keys.set(u.did, await signingDidKey(pds, u.did))
     const seen = new Map<string, string[]>()
@@ -68,6 +69,8 @@ describe('s5 attack: group commit, repo heads, commit builder', () => {
       await checkCommitEvent(e.body, keys.get(did)!)
       const car = await readCarWithRoot(e.body.blocks)
       const commit = cbor.decode(car.blocks.get(car.root)!) as { data: { toString(): string } }
+      // A relay (@atproto/sync) reads the record of every create and update from the event's own blocks.
+      for (const op of e.body.ops) if (op.cid) assert.ok(car.blocks.has(op.cid), `${op.action} ${op.path}: its record block is in the event`)
       const prev = last.get(did)
       if (prev) {
         assert.equal(e.body.since, prev.rev, 'since is the previous rev')
@@ -158,6 +161,48 @@ describe('s5 attack: group commit, repo heads, commit builder', () => {
     assert.deepEqual(seqs, Array.from({ length: latest - from }, (_, i) => from + 1 + i), 'the firehose: every seq once, in order')
     firehose.close()
     await checkAll(users, from, acked)
+  })
+
+  it('concurrent writes with one swapCommit: exactly one wins; an account deleted while its writes are queued with others', async () => {
+    const victim = await createUser(pds)
+    const others = [await createUser(pds), await createUser(pds), await createUser(pds)]
+    const from = pds.ctx.sequencer.latestSeq()
+    const acked = new Map<string, string[]>()
+
+    // Two applyWrites racing on the same swapCommit: one commits, the other is InvalidSwap.
+    const [o] = others
+    const head = (await xrpc(pds, 'com.atproto.sync.getLatestCommit', { query: { did: o.did } })).body.cid as string
+    const racing = await Promise.all(
+      [1, 2].map((n) =>
+        write(o, 'com.atproto.repo.applyWrites', { swapCommit: head, writes: [{ $type: 'com.atproto.repo.applyWrites#create', collection: COLL, value: post(`race ${n}`) }] }, acked),
+      ),
+    )
+    assert.deepEqual(racing.map((r) => r.status).sort(), [200, 400])
+    assert.equal(racing.find((r) => r.status === 400)!.body.error, 'InvalidSwap')
+
+    // The victim's writes queued behind its lock and grouped with the others' writes, then the account deleted.
+    const victimWrites = Array.from({ length: 8 }, (_, n) =>
+      xrpc(pds, 'com.atproto.repo.createRecord', { body: { repo: victim.did, collection: COLL, record: post(`v${n}`) }, headers: bearer(victim) }),
+    )
+    const otherWrites = others.flatMap((u) =>
+      Array.from({ length: 4 }, (_, n) => write(u, 'com.atproto.repo.createRecord', { collection: COLL, record: post(`o${n}`) }, acked)),
+    )
+    const deleted = xrpc(pds, 'com.atproto.admin.deleteAccount', { body: { did: victim.did }, headers: { authorization: pds.adminAuth } })
+    const [del, ...victimResults] = await Promise.all([deleted, ...victimWrites, ...otherWrites])
+    assert.equal(del.status, 200, JSON.stringify(del.body))
+    for (const r of victimResults) assert.ok([200, 400, 401].includes(r.status), `${r.status} ${JSON.stringify(r.body)}`)
+    // Nothing of the victim is left but the tombstone, whichever of its writes were answered before the deletion.
+    const left = events(pds, 0).filter((e) => e.body.did === victim.did || e.body.repo === victim.did)
+    assert.deepEqual(left.map((e) => [e.type, e.body.status]), [['#account', 'deleted']])
+    for (const table of ['repo_block', 'repo_root', 'record']) {
+      assert.equal(pds.db.prepare(`SELECT count(*) FROM ${table} WHERE did = ?`).pluck().get(victim.did), 0, table)
+    }
+    const gone = await xrpc(pds, 'com.atproto.sync.getRepo', { query: { did: victim.did } })
+    assert.equal(gone.status, 400)
+    // A write arriving after the deletion finds no repo, and the others' writes are all there once.
+    const late = await xrpc(pds, 'com.atproto.repo.createRecord', { body: { repo: victim.did, collection: COLL, record: post('late') }, headers: bearer(victim) })
+    assert.ok(late.status === 400 || late.status === 401, `${late.status}`)
+    await checkAll(others, from, acked, false)
   })
 
   it('token cache: a used access token is refused at once after deleteSession, a password change, an app password revoked; a refresh token is no access token', async () => {
