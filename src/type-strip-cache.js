@@ -4,8 +4,8 @@
 // the same here. A load hook answers each .ts module of this package with the JavaScript stripped at an earlier start
 // from the same contents, and strips only what is new or changed, with Node's own stripTypeScriptTypes (the loader's
 // code path: the same output, positions kept, the same `//# sourceURL`). One entry per file, overwritten when the file
-// changes (its first line is the hash of the source it came from), beside Node's compile cache, whose directory is
-// already per Node version; without a compile cache (NODE_DISABLE_COMPILE_CACHE, unwritable) nothing is cached.
+// changes (its first line is the hash of the source it came from, its second that of the code), beside Node's
+// compile cache, whose directory is already per Node version; without a compile cache (NODE_DISABLE_COMPILE_CACHE, unwritable) nothing is cached.
 //
 // Plain JavaScript on purpose: loaded with `--import` (package.json's start script), it serves src/index.ts itself
 // from the cache, so that a start with nothing changed never loads the stripper. src/index.ts also installs it, for
@@ -57,7 +57,7 @@ export function installTypeStripCache() {
       const source = typeof loaded.source === 'string' ? loaded.source : decoder.decode(loaded.source)
       // One entry per file, overwritten when it changes: its first line is the hash of the source it was stripped from.
       const entry = path.join(dir, createHash('sha256').update(filename).digest('hex'))
-      const stamp = `${createHash('sha256').update(source).digest('hex')}\n`
+      const stamp = `${sha256(source)}\n`
       let code = cached(entry, stamp)
       if (code === undefined) {
         try {
@@ -66,7 +66,7 @@ export function installTypeStripCache() {
           // Bad syntax: Node's own stripping reports it, with its snippet.
           return loaded
         }
-        save(entry, stamp + code)
+        save(entry, stamp + sha256(code) + '\n' + code)
       }
       return { format: 'module', source: code, shortCircuit: true }
     },
@@ -124,7 +124,15 @@ function safeAncestors(dir) {
   }
 }
 
-/** The code stored in `entry` if it was stripped from the source `stamp` names. */
+function sha256(text) {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+/**
+ * The code stored in `entry` if it was stripped from the source `stamp` names, and is whole: the second line is the
+ * code's own hash, so an entry cut short (a crash before the rename's data reached the disk) or altered is stripped
+ * again, never run.
+ */
 function cached(entry, stamp) {
   let text
   try {
@@ -132,7 +140,10 @@ function cached(entry, stamp) {
   } catch {
     return undefined
   }
-  return text.startsWith(stamp) ? text.slice(stamp.length) : undefined
+  if (!text.startsWith(stamp)) return undefined
+  const start = stamp.length + 65 // a hex SHA-256 and its newline
+  const code = text.slice(start)
+  return text.length >= start && text.slice(stamp.length, start - 1) === sha256(code) ? code : undefined
 }
 
 /** Written whole or not at all (several servers or tests may start at once): a temporary file, then a rename. */
