@@ -16,6 +16,11 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { buildCommit, type TreeChange } from '../src/repo/commit-builder.ts'
 import { RepoHeads } from '../src/repo/repo-heads.ts'
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { openDatabase } from '../src/db/index.ts'
+import { Sequencer } from '../src/sequencer/sequencer.ts'
 
 type User = Awaited<ReturnType<typeof createUser>>
 const COLL = 'app.bsky.feed.post'
@@ -292,5 +297,45 @@ describe('s5 attack: repo heads memory', () => {
       }
     }
     assert.equal(dropped, 2, 'dropped after each third batch of 200')
+  })
+})
+
+describe('s5 attack: a group commit whose transaction SQLite rolled back whole', () => {
+  // SQLite may roll back the whole transaction on an error inside it (SQLITE_FULL, SQLITE_IOERR, SQLITE_BUSY,
+  // SQLITE_NOMEM: "Response To Errors Within A Transaction"); a trigger's RAISE(ROLLBACK) does it deterministically.
+  // The members after the failing one must not then run in transactions of their own (better-sqlite3 begins one when
+  // none is open): they were committed, yet answered as failed with everyone else when the group's COMMIT found no
+  // transaction; and members before it must not be answered as committed.
+  it('no member is committed and answered as failed, or answered as committed and lost', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'aurora-s5-group-'))
+    const db = openDatabase(path.join(dir, 'pds.sqlite'))
+    try {
+      const seq = new Sequencer(db)
+      db.exec(`CREATE TEMP TABLE boom (x INTEGER)`)
+      db.exec(`CREATE TEMP TRIGGER boom_rollback BEFORE INSERT ON boom BEGIN SELECT RAISE(ROLLBACK, 'disk full'); END`)
+      const identity = (did: string) => ({ did, handle: `${did.slice(8)}.test` })
+      const member = (n: string) => seq.groupTransaction(() => seq.append(`did:plc:${n}`, 'identity', identity(`did:plc:${n}`)))
+      const members = [
+        member('before'),
+        seq.groupTransaction(() => {
+          seq.append('did:plc:failing', 'identity', identity('did:plc:failing'))
+          db.prepare('INSERT INTO boom (x) VALUES (1)').run()
+        }),
+        member('after1'),
+        member('after2'),
+      ]
+      const results = await Promise.allSettled(members)
+      const stored = (n: string) => (db.prepare('SELECT count(*) FROM repo_seq WHERE did = ?').pluck().get(`did:plc:${n}`) as number) === 1
+      for (const [i, n] of ['before', 'failing', 'after1', 'after2'].entries()) {
+        assert.equal(results[i].status === 'fulfilled', stored(n), `${n}: answered ${results[i].status}, stored: ${stored(n)}`)
+      }
+      assert.equal(db.inTransaction, false)
+      // The sequencer still works afterwards.
+      assert.equal(typeof (await member('later')), 'number')
+      assert.ok(stored('later'))
+    } finally {
+      db.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
