@@ -4,7 +4,7 @@
 // be served stale, and what runs must be what Node's own stripping gives: same errors, same stack positions.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -79,6 +79,22 @@ describe('type-strip cache', () => {
     assert.equal(entries().length, 2, 'still one entry per file')
   })
 
+  it('never runs an entry whose code is not what was stored (cut short by a crash, or altered)', () => {
+    assert.deepEqual(report(), { value: 1, stripperLoaded: false }, 'warm')
+    const strips = readdirSync(cache).map((d) => path.join(cache, d, 'aurora-strip-types')).find((d) => existsSync(d))!
+    const depEntry = readdirSync(strips)
+      .map((f) => path.join(strips, f))
+      .find((f) => readFileSync(f, 'utf8').includes('function value'))!
+    const text = readFileSync(depEntry, 'utf8')
+    // The stamp line (the source's hash) kept, the code after it changed: as a write cut short, or a tampered file.
+    const stamp = text.slice(0, text.indexOf('\n') + 1)
+    for (const altered of [text.replace(/const n\s*=\s*1/, 'const n = 99'), text.slice(0, Math.floor(text.length / 2)), stamp]) {
+      writeFileSync(depEntry, altered)
+      assert.deepEqual(report(), { value: 1, stripperLoaded: true }, 'stripped again')
+      assert.deepEqual(report(), { value: 1, stripperLoaded: false }, 'and cached again')
+    }
+  })
+
   it('runs what Node runs: the same stack positions, warm or cold, as without the cache', () => {
     const frame = (stderr: string) => /throws\.ts:\d+:\d+/.exec(stderr)?.[0]
     const plain = run('src/throws.ts', { hook: false })
@@ -109,6 +125,25 @@ describe('type-strip cache', () => {
       chmodSync(strips, 0o700)
     }
     assert.deepEqual(report(), { value: 1, stripperLoaded: false }, 'private again: used')
+  })
+
+  it('uses no cache under a parent directory others may write to (they could swap the cache for theirs later)', () => {
+    // Modules are still loaded long after startup (route handlers on their first call): a parent someone else may
+    // write to (without the sticky bit) lets them rename our directory away after the checks and put theirs there.
+    const open = path.join(dir, 'shared')
+    mkdirSync(open)
+    const env = { NODE_COMPILE_CACHE: path.join(open, 'compile-cache') }
+    const start = () => {
+      const res = run('src/main.ts', { env })
+      assert.equal(res.status, 0, res.stderr)
+      return JSON.parse(res.stdout) as { value: number; stripperLoaded: boolean }
+    }
+    chmodSync(open, 0o777)
+    start()
+    assert.equal(start().stripperLoaded, true, 'a world-writable parent: not used')
+    chmodSync(open, 0o1777)
+    start()
+    assert.equal(start().stripperLoaded, false, 'sticky, as /tmp: used')
   })
 
   it('caches nothing, and still runs, without a compile cache', () => {

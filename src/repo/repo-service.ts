@@ -343,7 +343,7 @@ export class RepoService extends EventEmitter<{ committed: [CommittedWrites] }> 
         storage.applyCommitSync(commit, (cid) => this.records.cidInUse(did, cid.toString()), this.exports.isExporting(did))
         this.sequencer.append(did, 'commit', body)
       })
-      this.heads.set(did, next)
+      this.heads.set(did, next, changes.length)
       if (this.listenerCount('committed') > 0) this.emit('committed', countWrites(changes, performance.now() - started))
       // Blobs this commit unlinked; the blob store keeps any that a record still uses. Started here, right after the
       // commit and before any other write to this repo (its lock is held), so that it sees this repo's blob rows as

@@ -75,8 +75,9 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
    * synchronous=FULL one fsync, between them. Resolves with `fn`'s result only once that transaction has committed
    * (durable: acknowledge the write after this); rejects with `fn`'s error, its own changes rolled back alone (each
    * member runs in its own savepoint, so one failing write does not fail the others), or with the commit's error for
-   * every member. Listeners hear about the group's events once, after the commit. Writes to one repo never share a
-   * group: the repo lock is held until this resolves.
+   * every member (also when a member's error made SQLite roll back the whole transaction). Listeners hear about the
+   * group's events once, after the commit. Writes to one repo never share a group: the repo lock is held until this
+   * resolves.
    */
   groupTransaction<T>(fn: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -99,6 +100,10 @@ export class Sequencer extends EventEmitter<{ events: [latestSeq: number] }> {
             outcomes.push({ ok: true, value: this.writeTransaction(m.fn) })
           } catch (error) {
             outcomes.push({ ok: false, error })
+            // SQLite rolled the whole transaction back (it may on SQLITE_FULL, IOERR, BUSY, NOMEM), the members before
+            // this one with it, and the next would run in a transaction of its own (better-sqlite3 begins one when none
+            // is open), committed yet failed with the group: the group fails here, as a whole.
+            if (!this.db.inTransaction) throw error
           }
         }
       }, (seq) => (latest = seq))
