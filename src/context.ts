@@ -1,7 +1,7 @@
 // Builds every service once. Handlers receive this context; nothing else wires dependencies.
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { SECP256K1_JWT_ALG, Secp256k1Keypair, type Keypair } from '@atproto/crypto'
+import type { Keypair } from '@atproto/crypto'
 import { AccountAdminService } from './account/account-admin.ts'
 import { AccountService } from './account/account-service.ts'
 import { AccountStatusService } from './account/account-status.ts'
@@ -24,7 +24,7 @@ import type { Config } from './config/index.ts'
 import type { Db } from './db/index.ts'
 import { Firehose } from './firehose/firehose.ts'
 import { IdentityInfoService } from './identity/identity-info.ts'
-import { keypairFromHex } from './identity/keys.ts'
+import { keypairFromHex, keypairFromHexOnFirstUse } from './identity/keys.ts'
 import { PlcService } from './identity/plc.ts'
 import { ServiceAuth } from './identity/service-auth.ts'
 import { ServiceJwtVerifier } from './identity/service-jwt.ts'
@@ -102,7 +102,7 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
   const sessions = new SessionService(db, tokens)
   const appPasswords = new AppPasswordService(db)
   const invites = new InviteService(db, cfg.hostname)
-  const plc = new PlcService(cfg.didPlcUrl, rotationKeyOnFirstUse(cfg.secrets.plcRotationKeyHex), cfg.publicUrl)
+  const plc = new PlcService(cfg.didPlcUrl, keypairFromHexOnFirstUse(cfg.secrets.plcRotationKeyHex), cfg.publicUrl)
   const store = new AccountStore(db)
   const sequencer = new Sequencer(db)
   const records = new RecordIndex(db)
@@ -258,24 +258,6 @@ export async function createContext(cfg: Config, log: Logger, db: Db, opts: Cont
     }),
     oauth,
   }
-}
-
-/** n, the order of secp256k1's base point (SEC 2, section 2.4.1): private keys are 1 … n-1. */
-const SECP256K1_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
-
-/**
- * The PLC rotation key (secp256k1, hex), imported by its first use (a signup, a PLC operation) rather than at startup:
- * the first secp256k1 public key a process derives builds the curve's precomputed tables, ~75 ms of CPU and ~10 MiB that
- * a server nobody signs up to need not spend. PlcService (and @did-plc/lib, given it as its signer) uses only these.
- */
-function rotationKeyOnFirstUse(hex: string): Keypair {
-  // A key the import would refuse (zero, or not below the curve's order) still stops the server at startup.
-  const scalar = BigInt(`0x${hex}`)
-  if (scalar === 0n || scalar >= SECP256K1_ORDER) throw new Error('the PLC rotation key is not a valid secp256k1 private key')
-  let key: Secp256k1Keypair | undefined
-  // What keypairFromHex builds (src/identity/keys.ts), synchronously, since did() is.
-  const get = () => (key ??= new Secp256k1Keypair(Buffer.from(hex, 'hex'), true))
-  return { jwtAlg: SECP256K1_JWT_ALG, did: () => get().did(), sign: (msg) => get().sign(msg) }
 }
 
 /** Each account's repo signing key, imported once. */

@@ -56,7 +56,7 @@ export function installTypeStripCache() {
       // The loader decodes sources this way too (a BOM dropped).
       const source = typeof loaded.source === 'string' ? loaded.source : decoder.decode(loaded.source)
       // One entry per file, overwritten when it changes: its first line is the hash of the source it was stripped from.
-      const entry = path.join(dir, createHash('sha256').update(filename).digest('hex'))
+      const entry = path.join(dir, sha256(filename))
       const stamp = `${sha256(source)}\n`
       let code = cached(entry, stamp)
       if (code === undefined) {

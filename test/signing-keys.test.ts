@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { Secp256k1Keypair, verifySignature } from '@atproto/crypto'
 import { secp256k1 } from '@noble/curves/secp256k1'
-import { keypairFromHex, newSigningKey } from '../src/identity/keys.ts'
+import { keypairFromHex, keypairFromHexOnFirstUse, newSigningKey } from '../src/identity/keys.ts'
 
 describe('repo signing keys', () => {
   it('name the same did:key as @atproto/crypto and export the same private key', async () => {
@@ -29,8 +29,22 @@ describe('repo signing keys', () => {
     }
   })
 
-  it('refuses what is not a 32-byte hex key', async () => {
-    await assert.rejects(keypairFromHex('abc'), /64 hex digits/)
-    await assert.rejects(keypairFromHex('zz'.repeat(32)), /64 hex digits/)
+  it('refuses what is not a 32-byte hex key, or a key outside 1 … n-1, at once (the one derived on first use too)', async () => {
+    const order = secp256k1.CURVE.n.toString(16)
+    for (const bad of ['abc', 'zz'.repeat(32), '0'.repeat(64), order, 'f'.repeat(64)]) {
+      await assert.rejects(keypairFromHex(bad), /64 hex digits|not a valid secp256k1 private key/)
+      assert.throws(() => keypairFromHexOnFirstUse(bad), /64 hex digits|not a valid secp256k1 private key/)
+    }
+    // n-1 is the largest valid key.
+    const last = (secp256k1.CURVE.n - 1n).toString(16)
+    assert.equal(keypairFromHexOnFirstUse(last).did(), (await Secp256k1Keypair.import(last)).did())
+  })
+
+  it('a key derived on first use names the same did:key and signs verifiably', async () => {
+    const { keypair, hex } = await newSigningKey()
+    const lazy = keypairFromHexOnFirstUse(hex)
+    assert.equal(lazy.did(), keypair.did())
+    const msg = randomBytes(40)
+    assert.ok(await verifySignature(keypair.did(), msg, await lazy.sign(msg)))
   })
 })

@@ -1,5 +1,5 @@
 // secp256k1 keys for repo signing and PLC rotation, kept as hex so the server can sign after a restart.
-import { Secp256k1Keypair } from '@atproto/crypto'
+import { SECP256K1_JWT_ALG, Secp256k1Keypair, type Keypair } from '@atproto/crypto'
 import { secp256k1 } from '@noble/curves/secp256k1'
 
 export type { Secp256k1Keypair }
@@ -22,9 +22,28 @@ class SigningKeypair extends Secp256k1Keypair {
   }
 }
 
-export async function keypairFromHex(hex: string): Promise<Secp256k1Keypair> {
+/** The key's 32 bytes; throws unless `hex` is 64 hex digits naming a valid secp256k1 private key (1 … n-1). */
+function privateKeyBytes(hex: string): Buffer {
   if (!/^[0-9a-f]{64}$/i.test(hex)) throw new Error('a secp256k1 private key is 64 hex digits')
-  return new SigningKeypair(Buffer.from(hex, 'hex'), true)
+  const bytes = Buffer.from(hex, 'hex')
+  if (!secp256k1.utils.isValidPrivateKey(bytes)) throw new Error('not a valid secp256k1 private key (zero, or not below the curve order)')
+  return bytes
+}
+
+export async function keypairFromHex(hex: string): Promise<Secp256k1Keypair> {
+  return new SigningKeypair(privateKeyBytes(hex), true)
+}
+
+/**
+ * The same key, checked now but derived by its first use (did() or sign()): the first secp256k1 public key a process
+ * derives builds the curve's precomputed tables, ~75 ms of CPU and ~10 MiB that a server nobody signs up to need not
+ * spend at startup (the PLC rotation key). Throws now for a key keypairFromHex would refuse.
+ */
+export function keypairFromHexOnFirstUse(hex: string): Keypair {
+  const bytes = privateKeyBytes(hex)
+  let key: Secp256k1Keypair | undefined
+  const get = () => (key ??= new SigningKeypair(bytes, true))
+  return { jwtAlg: SECP256K1_JWT_ALG, did: () => get().did(), sign: (msg) => get().sign(msg) }
 }
 
 export async function newSigningKey(): Promise<{ keypair: Secp256k1Keypair; hex: string }> {

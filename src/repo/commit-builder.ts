@@ -1,5 +1,5 @@
 // A signed commit built from a batch's net changes: @atproto/repo's Repo.formatCommit, step for step (same tree, same
-// blocks in the same order, same signed commit), with two differences that matter on the write path:
+// blocks in the same order, same signed commit), with three differences that matter on the write path:
 // - the records' blocks are the bytes src/repo/prepare.ts already encoded (formatCommit encodes every record again);
 // - the new tree comes back with the commit, already in memory, so the repo's next write can start from it
 //   (src/repo/repo-heads.ts) instead of reading and decoding the root-to-leaf path the commit just wrote;
@@ -50,8 +50,8 @@ export async function buildCommit(
     const bytes = leaves.get(cid)
     if (!bytes) throw new Error(`Missing leaf block: ${cid.toString()}`)
     newBlocks.set(cid, bytes)
+    relevantBlocks.set(cid, bytes)
   }
-  for (const cid of diff.newLeafCids.toList()) relevantBlocks.set(cid, leaves.get(cid)!)
 
   const rev = TID.nextStr(head.commit.rev)
   const signed = await signCommit({ did: head.did, version: 3, rev, prev: null, data: dataCid }, keypair)
